@@ -37,6 +37,8 @@ _PREFIX = re.compile(r"\s*register\s*=>?\s*", re.IGNORECASE)
 _REGISTER_AGAIN = re.compile(r"register\s*=>?", re.IGNORECASE)
 # Printable ASCII without space: anything else is diagnosed character by character.
 _NOT_PRINTABLE = re.compile(r"[^\x21-\x7e]")
+# One search decides whether the slower character checks are needed at all.
+_SUSPECT = re.compile(r"[^\x21-\x7e]|[;\\]|=>|@@")
 _SPLIT_SPECIAL = re.compile(r'[()\[\]"\\]')
 _TRANSPORT = re.compile(r"(udp|tcp|tls):", re.IGNORECASE)
 _SCHEME = re.compile(r"sips?:", re.IGNORECASE)
@@ -92,12 +94,18 @@ class _Context:
         col = column if column is not None else self.column(body_index)
         where = ", column %d" % col if col else ""
         form = IAX2_FORM if self.protocol == "iax2" else SIP_FORM
-        text = "%r%s: %s; expected %s" % (mask_text(self.value, self.protocol), where, what, form)
+        region = _mask_region(self.value, self.protocol)
+        text = "%r%s: %s; expected %s" % (_apply_mask(self.value, region), where, what, form)
         masked_suggestion = None
         if suggestion is not None:
             masked_suggestion = mask_text(suggestion, self.protocol)
             text += "; did you mean %r?" % masked_suggestion
-        raise RegistrationError(_scrub(text, self.value, self.protocol), col, masked_suggestion)
+        # Last guard: no run of the masked region may survive into a message.
+        if region is not None and region[1] - region[0] >= 3:
+            secret = self.value[region[0]:region[1]]
+            if secret in text:
+                text = text.replace(secret, MASK)
+        raise RegistrationError(text, col, masked_suggestion)
 
 
 def _mask_region(text, protocol):
@@ -127,20 +135,13 @@ def _mask_region(text, protocol):
 
 def mask_text(text, protocol="sip"):
     """The text with whatever may be the secret replaced by ****, for any input, valid or not."""
-    region = _mask_region(text, protocol)
+    return _apply_mask(text, _mask_region(text, protocol))
+
+
+def _apply_mask(text, region):
     if region is None or region[0] == region[1]:
         return text
     return text[:region[0]] + MASK + text[region[1]:]
-
-
-def _scrub(message, value, protocol):
-    """Last guard: no run of the masked region may survive into a message."""
-    region = _mask_region(value, protocol)
-    if region is not None:
-        secret = value[region[0]:region[1]]
-        if len(secret) >= 3 and secret in message:
-            message = message.replace(secret, MASK)
-    return message
 
 
 def _describe(ch):
@@ -182,7 +183,7 @@ def _strip_prefix(ctx, value):
     start = m.end() if m else len(value) - len(value.lstrip(" \t"))
     body = value[start:].rstrip(" \t")
     ctx.start = start
-    again = _REGISTER_AGAIN.match(body)
+    again = _REGISTER_AGAIN.match(body) if body[:8].lower() == "register" else None
     if again:
         rest = body[again.end():].lstrip(" \t")
         ctx.fail("a doubled 'register =>': Asterisk would register as user 'register => ...'",
@@ -334,6 +335,18 @@ def _check_port(ctx, field, what, default_note):
     return port
 
 
+def _check_expiry(ctx, field):
+    t = field.text
+    if t == "":
+        ctx.fail("an empty expiry after '~' (Asterisk reads it as 0)", field.pos)
+    if not _DIGITS.fullmatch(t):
+        ctx.fail("expiry %r is not a number of seconds (Asterisk reads it as 0)" % t, field.pos)
+    expiry = int(t)
+    if not 1 <= expiry <= 2147483647:
+        ctx.fail("expiry %s is out of range (1 to 2147483647 seconds)" % t, field.pos)
+    return expiry
+
+
 def _check_host(ctx, field, what, allow_ipv6=True):
     t = field.text
     if t == "":
@@ -409,6 +422,8 @@ def _prepare(value, protocol):
     if not body:
         raise RegistrationError("an empty registration string: nothing to register (a carrier with IP "
                                 "authentication has no registration string)")
+    if _SUSPECT.search(body) is None:
+        return ctx, body
     if _NOT_PRINTABLE.search(body) is not None:
         _check_characters(ctx, body, ctx.start)
     if "=>" in body:
@@ -430,10 +445,17 @@ def parse_registration(value, protocol="sip"):
     return _parse(value, protocol)[0]
 
 
-def _parse(value, protocol):
-    """(parsed dict, (start, end) of the secret in value or None)."""
+def _parse(value, protocol, fast=True):
+    """(parsed dict, (start, end) of the secret in value or None).
+
+    The fast path reads the plain shapes that make up nearly every real string with one regular
+    expression; anything it is not sure of goes the faithful way (tests check both agree).
+    """
     ctx, body = _prepare(value, protocol)
-    if protocol == "iax2":
+    found = _fast_sip(ctx, body, protocol) if fast and protocol != "iax2" else None
+    if found is not None:
+        reg, secret_at = found
+    elif protocol == "iax2":
         reg, secret_at = _parse_iax2(ctx, body)
     else:
         reg, secret_at = _parse_sip(ctx, body, protocol)
@@ -443,6 +465,69 @@ def _parse(value, protocol):
         last = ctx.column(secret_at + len(reg["secret"]) - 1)
         span = (first, last)
     return reg, span
+
+
+_U = r"[A-Za-z0-9_.!~*'&=+$,%#-]"
+_FAST = re.compile(
+    r"(?:(?P<peer>[A-Za-z0-9_.+-]+)\?)?(?:(?P<transport>(?i:udp|tcp|tls))://)?(?P<user>" + _U + r"+)"
+    r"(?:@(?P<domain>[A-Za-z0-9_.-]+)(?::(?P<dport>[0-9]+):(?P<dsecret>[^:?/@]*):(?P<dauth>" + _U + r"*))?)?"
+    r"(?::(?P<secret>[^:?/@]*)(?::(?P<auth>" + _U + r"*))?)?"
+    r"@(?P<host>[A-Za-z0-9_.-]+)(?::(?P<port>[^:/~]*))?(?:/(?P<ext>[A-Za-z0-9_+*#.-]+))?"
+    r"(?:~(?P<expiry>[^~]*))?")
+_HOSTNAME = re.compile(r"(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.)*"
+                       r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
+_NUMERIC = re.compile(r"[0-9.]+")
+
+
+def _host_ok(host):
+    if _NUMERIC.fullmatch(host):
+        parts = host.split(".")
+        return len(parts) == 4 and all(p and int(p) <= 255 for p in parts)
+    return len(host) <= 253 and _HOSTNAME.fullmatch(host) is not None
+
+
+def _fail_scheme(ctx, body, pos, scheme):
+    ctx.fail("a pasted URI scheme %r: Asterisk would register as user %r" % (scheme, scheme[:-1]), pos,
+             suggestion=_escape_semicolons(body[:pos] + body[pos + len(scheme):]))
+
+
+def _fast_sip(ctx, body, protocol):
+    """The plain shapes in one regular expression; None when the faithful parser must decide."""
+    if _SPLIT_SPECIAL.search(body) is not None:
+        return None
+    m = _FAST.fullmatch(body)
+    if m is None:
+        return None
+    g = m.groupdict()
+    user = g["user"]
+    if g["dport"] is not None:
+        if g["secret"] is not None:
+            return None
+        secret, auth, dport = g["dsecret"], g["dauth"], int(g["dport"])
+        if not 1 <= dport <= 65535:
+            return None
+        secret_at = m.start("dsecret")
+    else:
+        secret, auth, dport = g["secret"], g["auth"], None
+        secret_at = m.start("secret")
+        if secret is not None and user.lower() in ("sip", "sips"):
+            _fail_scheme(ctx, body, m.start("user"), user + ":")
+    host, domain = g["host"], g["domain"]
+    if not _host_ok(host) or (domain is not None and not _host_ok(domain)):
+        return None
+    transport = g["transport"].lower() if g["transport"] else "udp"
+    port = DEFAULT_PORT[transport]
+    if g["port"] is not None:
+        # The same checks, in the same order, as the faithful parser: same verdict, same message.
+        port = _check_port(ctx, _Field(g["port"], m.start("port")), "port", str(port))
+    expiry = None
+    if g["expiry"] is not None:
+        expiry = _check_expiry(ctx, _Field(g["expiry"], m.start("expiry")))
+    return {
+        "protocol": protocol, "peer": g["peer"], "transport": transport, "username": user,
+        "domain": domain, "domain_port": dport, "secret": secret or None, "authuser": auth or None,
+        "host": host, "port": port, "extension": g["ext"] or "s", "expiry": expiry,
+    }, secret_at
 
 
 def _parse_sip(ctx, body, protocol):
@@ -486,10 +571,7 @@ def _parse_sip(ctx, body, protocol):
         ctx.fail("an empty user", user_part_f.pos)
     scheme = _SCHEME.match(user_part_f.text)
     if scheme:
-        fixed = body[:user_part_f.pos] + body[user_part_f.pos + scheme.end():]
-        ctx.fail("a pasted URI scheme %r: Asterisk would register as user %r"
-                 % (scheme.group(), scheme.group()[:-1]), user_part_f.pos,
-                 suggestion=_escape_semicolons(fixed))
+        _fail_scheme(ctx, body, user_part_f.pos, scheme.group())
     u_f, secret_f, auth_f = _fields(body, user_part_f.pos, user_part_f.text, ":", 3, 3)
     hp_f, expiry_f = _fields(body, at + 1, hostpart, "~", 2, 2)
     if hp_f is None:
@@ -557,15 +639,7 @@ def _parse_sip(ctx, body, protocol):
         extension = _check_chars(ctx, ext_f, _EXTENSION, "extension")
     expiry = None
     if expiry_f is not None:
-        expiry_f = _stripq(expiry_f)
-        t = expiry_f.text
-        if t == "":
-            ctx.fail("an empty expiry after '~' (Asterisk reads it as 0)", expiry_f.pos)
-        if not _DIGITS.fullmatch(t):
-            ctx.fail("expiry %r is not a number of seconds (Asterisk reads it as 0)" % t, expiry_f.pos)
-        expiry = int(t)
-        if not 1 <= expiry <= 2147483647:
-            ctx.fail("expiry %s is out of range (1 to 2147483647 seconds)" % t, expiry_f.pos)
+        expiry = _check_expiry(ctx, _stripq(expiry_f))
     return {
         "protocol": protocol, "peer": peer, "transport": transport, "username": username,
         "domain": domain, "domain_port": domain_port, "secret": secret, "authuser": authuser,

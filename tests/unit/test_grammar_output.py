@@ -1,0 +1,106 @@
+"""registration_line round trip, redact_registration and the PJSIP mapping."""
+import pytest
+
+from vicireg_grammar import (RegistrationError, parse_registration, pjsip_registration,
+                             redact_registration, registration_line)
+
+VALID = [
+    ("name@domain", "sip"),
+    ("register => 1234:s3cret@sip.carrier.example:5060/1234", "sip"),
+    ("peer?tcp://name@namedomain:pass:authuser@domain:1234/extension~111", "sip"),
+    ("tls://name@namedomain:pass:authuser@domain/extension~111", "sip"),
+    ("name@namedomain:4321:pass:authuser@domain", "sip"),
+    ("name@namedomain:4321::@domain", "sip"),
+    (r"user:pa\;ss@host", "sip"),
+    ('user:"pa:ss/x?y"@host', "sip"),
+    ("user::authonly@host", "sip"),
+    ("user:p@ss@10.0.0.1:5080", "sip"),
+    ("user:pw@[2001:db8::1]:5070", "pjsip"),
+    ("user:secret@iax.example", "iax2"),
+    ("user:[rsakey]@iax.example:4570", "iax2"),
+    ("user@iax.example", "iax2"),
+]
+
+
+@pytest.mark.parametrize("value,protocol", VALID)
+def test_round_trip(value, protocol):
+    line = registration_line(value, protocol)
+    assert line.startswith("register => ")
+    assert "\n" not in line
+    assert parse_registration(line, protocol) == parse_registration(value, protocol)
+    # From the parsed dict too, and the canonical line is a fixed point.
+    assert registration_line(parse_registration(value, protocol)) == line
+    assert registration_line(line, protocol) == line
+
+
+def test_canonical_line_makes_port_explicit_and_escapes_semicolons():
+    assert registration_line("u:p@h") == "register => u:p@h:5060"
+    assert registration_line("tls://u:p@h") == "register => tls://u:p@h:5061"
+    assert registration_line(r"u:a\;b@h/100~300") == r"register => u:a\;b@h:5060/100~300"
+
+
+def test_registration_line_refuses_a_dict_asterisk_cannot_read_back():
+    reg = parse_registration("u:p@h")
+    reg["username"] = "us er"
+    with pytest.raises(RegistrationError):
+        registration_line(reg)
+
+
+@pytest.mark.parametrize("value,expected", [
+    ("register => 1234:s3cret@carrier.example", "register => 1234:****@carrier.example"),
+    ("name@namedomain:4321:pass:authuser@domain", "name@namedomain:4321:****:authuser@domain"),
+    (r"u:a\;b@h", "u:****@h"),
+    ("u@h", "u@h"),
+    ("sip:u:s3cret@h", "sip:u:****@h"),  # invalid strings are masked too
+    ("u:s3cret@h:99999", "u:****@h:99999"),
+])
+def test_redact(value, expected):
+    assert redact_registration(value) == expected
+
+
+def test_pjsip_mapping_full():
+    got = pjsip_registration("tls://1234@carrier.example:5062:pw:auth1234@edge.example:5071/1234~300", "acme")
+    assert got["registration_name"] == "acme-reg" and got["auth_name"] == "acme-auth"
+    assert got["registration"] == {
+        "type": "registration",
+        "transport": "transport-tls",
+        "server_uri": "sip:edge.example:5071",
+        "client_uri": "sip:1234@carrier.example:5062",
+        "contact_user": "1234",
+        "expiration": 300,
+        "outbound_auth": "acme-auth",
+    }
+    assert got["auth"] == {"type": "auth", "auth_type": "userpass", "username": "auth1234", "password": "pw"}
+
+
+def test_pjsip_mapping_defaults_user_as_auth_and_host_as_client_domain():
+    got = pjsip_registration("1234:pw@carrier.example", "acme")
+    reg = got["registration"]
+    assert reg["server_uri"] == "sip:carrier.example:5060"
+    assert reg["client_uri"] == "sip:1234@carrier.example:5060"
+    assert reg["contact_user"] == "s" and reg["transport"] == "transport-udp"
+    assert "expiration" not in reg
+    assert got["auth"]["username"] == "1234"
+
+
+def test_pjsip_ipv6_stays_bracketed():
+    got = pjsip_registration("1234:pw@[2001:db8::10]:5080/555", "v6carrier")
+    assert got["registration"]["server_uri"] == "sip:[2001:db8::10]:5080"
+    assert got["registration"]["client_uri"] == "sip:1234@[2001:db8::10]:5080"
+
+
+def test_pjsip_two_carriers_on_one_host_do_not_collide():
+    a = pjsip_registration("1111:pw@sbc.example", "east")
+    b = pjsip_registration("2222:pw@sbc.example", "west")
+    assert {a["registration_name"], a["auth_name"]}.isdisjoint({b["registration_name"], b["auth_name"]})
+
+
+def test_pjsip_without_secret_has_no_auth():
+    got = pjsip_registration("1234@carrier.example", "noauth")
+    assert got["auth"] is None and "outbound_auth" not in got["registration"]
+
+
+@pytest.mark.parametrize("name", ["", "x" * 16, "bad name", None])
+def test_pjsip_rejects_bad_carrier_names(name):
+    with pytest.raises(RegistrationError):
+        pjsip_registration("1234:pw@h", name)
