@@ -7,7 +7,6 @@ the CLI.  This file only checks types, converts errors and returns plain Python 
 """
 from __future__ import absolute_import, division, print_function
 
-import importlib.util
 import os
 import sys
 
@@ -15,24 +14,13 @@ from ansible.errors import AnsibleFilterError
 
 __metaclass__ = type
 
-_NAME = "vicireg_grammar"
+# Controller-side plugins cannot import the project's module_utils as ansible.module_utils.*:
+# put that folder on the path and import the one grammar module from there.
+_UTILS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "module_utils")
+if _UTILS not in sys.path:
+    sys.path.insert(0, _UTILS)
 
-
-def _load_grammar():
-    # Controller-side plugins cannot import the project's module_utils as ansible.module_utils.*,
-    # so the one grammar file is loaded by path (once per process).
-    if _NAME in sys.modules:
-        return sys.modules[_NAME]
-    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "module_utils",
-                        _NAME + ".py")
-    spec = importlib.util.spec_from_file_location(_NAME, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[_NAME] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-grammar = _load_grammar()
+import vicireg_grammar as grammar  # noqa: E402
 
 
 def _call(func, *args, **kwargs):

@@ -1,0 +1,127 @@
+# -*- coding: utf-8 -*-
+# Copyright: the vicireg project. GNU General Public License v3.0+
+"""Filters the vicireg_carriers role uses: preflight, render plan, change set, report.
+
+Thin wrappers over module_utils (vicireg_carriers, vicireg_render, vicireg_report); these are the
+role's internals, the public grammar filters live in registration.py.
+"""
+from __future__ import absolute_import, division, print_function
+
+import os
+import sys
+
+from ansible.errors import AnsibleFilterError
+
+__metaclass__ = type
+
+_UTILS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "module_utils")
+if _UTILS not in sys.path:
+    sys.path.insert(0, _UTILS)
+
+import vicireg_carriers as carriers  # noqa: E402
+import vicireg_grammar as grammar  # noqa: E402
+import vicireg_render as render  # noqa: E402
+import vicireg_report as report  # noqa: E402
+
+
+def vicireg_carrier_problems(value):
+    """Every problem of every carrier (list of messages; empty when all is well)."""
+    return carriers.carrier_problems(value)
+
+
+def vicireg_carrier_plan(value, chan_sip=True, default_timeout=20):
+    """Active carriers normalised for rendering (holds secrets: use in no_log tasks only)."""
+    try:
+        return carriers.carrier_plan(value, bool(chan_sip), default_timeout)
+    except grammar.RegistrationError as exc:
+        raise AnsibleFilterError(str(exc))
+
+
+def vicireg_verify_targets(plan):
+    """What the verify module needs per carrier, without secrets."""
+    return carriers.verify_targets(plan)
+
+
+def vicireg_render(plan, drivers, transport_prefix="transport-"):
+    """{'files': {name: text}, 'digests': {name: {carrier: sha256}}} for the drivers loaded."""
+    try:
+        blocks = render.carrier_blocks(plan, [d for d in drivers], transport_prefix)
+    except grammar.RegistrationError as exc:
+        raise AnsibleFilterError(str(exc))
+    files = {name: render.render_file(name, b) for name, b in blocks.items()}
+    digests = {name: {c: render.digest(text) for c, text in b.items()} for name, b in blocks.items()}
+    return {"files": files, "digests": digests}
+
+
+def vicireg_changes(desired_digests, current_digests):
+    """Names of carriers added, changed, removed; files touched; drivers to reload."""
+    return render.changes(desired_digests or {}, current_digests or {})
+
+
+def vicireg_includes(drivers):
+    """The include lines the main config files need, for the drivers loaded."""
+    return [{"file": f, "line": line, "where": where, "driver": d}
+            for f, line, where, d in render.INCLUDES if d in drivers]
+
+
+_MAIN = {"sip.conf": "sip", "iax.conf": "iax2", "pjsip.conf": "pjsip"}
+
+
+def vicireg_touched(results):
+    """Changed files of copy/lineinfile results: dest, backup_file (None if new), driver. No content."""
+    out = []
+    for r in results:
+        if not r.get("changed"):
+            continue
+        item = r.get("item") or {}
+        if isinstance(item, dict) and "file" in item:  # lineinfile on a main config file
+            dest = r.get("invocation", {}).get("module_args", {}).get("path") or item["file"]
+            backup = r.get("backup") or None
+            driver = item.get("driver") or _MAIN.get(os.path.basename(dest))
+        else:
+            dest = r.get("dest")
+            backup = r.get("backup_file") or None
+            driver = render.FILES.get(os.path.basename(dest or ""))
+        out.append({"dest": dest, "backup_file": backup, "driver": driver})
+    return out
+
+
+def vicireg_failures(results, host):
+    """One line naming each failing carrier of a host with its state and cause."""
+    bad = ["carrier %s (%s): state %s: %s" % (r.get("name"), r.get("driver"), r.get("state"), r.get("cause"))
+           for r in results or [] if r.get("verdict") == "failed"]
+    return "%s: %s" % (host, "; ".join(bad) if bad else "no carrier failed")
+
+
+def vicireg_unavailable(carrier_list, cause):
+    """Failed verdicts for every active carrier of a dialer whose Asterisk did not answer."""
+    out = []
+    for c in carrier_list or []:
+        if isinstance(c, dict) and carriers._truthy(c.get("active", True)):
+            out.append({"name": c.get("name"), "driver": c.get("protocol", "sip"), "state": "unavailable",
+                        "verdict": "failed", "cause": cause, "seconds": None})
+    return out
+
+
+def vicireg_redact_config(text):
+    """Config text with secret/password values and register lines masked."""
+    return render.redact_config(str(text))
+
+
+def vicireg_report_rows(results_by_host):
+    return report.report_rows(results_by_host)
+
+
+def vicireg_report_table(rows):
+    return report.report_table(rows)
+
+
+def vicireg_report_junit(rows):
+    return report.report_junit(rows)
+
+
+class FilterModule:
+    """The vicireg_carriers role's filters."""
+
+    def filters(self):
+        return {name: func for name, func in globals().items() if name.startswith("vicireg_") and callable(func)}

@@ -1,0 +1,271 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: the vicireg project. GNU General Public License v3.0+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: vicireg_registration_status
+short_description: Reload Asterisk drivers and prove each carrier registered (or is reachable)
+description:
+  - Runs on the dialer. In C(snapshot) mode it reads, once, which drivers are loaded, the digests
+    of the toolkit's own include files (run it with C(no_log): they are digests of blocks that hold
+    secrets) and the carriers in those files with their current state, read back with the
+    registration-string grammar. It does not fail when Asterisk is down; it returns
+    C(running=false) and the C(cause).
+  - In C(wait) mode it reloads the listed drivers (never restarts Asterisk), then polls the
+    registration state every O(interval) seconds until every carrier has a verdict or its timeout
+    passes, and returns per carrier the state, verdict, cause and seconds to verdict.
+  - Only the carriers passed in are judged; VICIdial's own inter-server IAX2 registrations are not.
+options:
+  carriers:
+    description: Carriers to judge, as returned by the C(vicireg_verify_targets) filter (no secrets).
+    type: list
+    elements: dict
+    default: []
+  mode:
+    description: C(snapshot) reads once; C(wait) reloads then polls for verdicts.
+    type: str
+    choices: [snapshot, wait]
+    default: wait
+  reload:
+    description: Drivers to reload before polling (C(sip), C(iax2), C(pjsip)).
+    type: list
+    elements: str
+    default: []
+  fresh:
+    description: Carriers whose config changed; a registration from before the reload does not count.
+    type: list
+    elements: str
+    default: []
+  interval:
+    description: Seconds between reads (at most 0.25).
+    type: float
+    default: 0.2
+  auth_grace:
+    description: Seconds that C(Auth. Sent) may persist before the secret is judged refused.
+    type: float
+    default: 2.0
+  asterisk:
+    description: The asterisk binary.
+    type: str
+    default: asterisk
+  conf_dir:
+    description: Asterisk's configuration directory (snapshot reads the toolkit's files there).
+    type: path
+    default: /etc/asterisk
+author: vicireg project
+"""
+
+EXAMPLES = r"""
+- name: Reload chan_sip and wait for every carrier's verdict
+  vicireg_registration_status:
+    carriers: "{{ vicireg_carriers_plan | vicireg_verify_targets }}"
+    reload: [sip]
+"""
+
+RETURN = r"""
+carriers:
+  description: One entry per carrier with name, driver, state, verdict, cause, seconds.
+  returned: wait
+  type: list
+  elements: dict
+failed_carriers:
+  description: Names of the carriers whose verdict is C(failed).
+  returned: wait
+  type: list
+running:
+  description: Whether Asterisk answered.
+  returned: always
+  type: bool
+drivers:
+  description: Which of sip, iax2, pjsip are loaded.
+  returned: snapshot
+  type: dict
+"""
+
+import os
+import re
+import socket
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils import vicireg_status as status
+from ansible.module_utils import vicireg_render as render
+
+MODULES = {"sip": "chan_sip.so", "iax2": "chan_iax2.so", "pjsip": "res_pjsip.so"}
+
+
+class Asterisk:
+    def __init__(self, module, binary):
+        self.module = module
+        self.binary = binary
+        self.calls = 0
+
+    def rx(self, command, driver="core"):
+        self.calls += 1
+        rc, out, err = self.module.run_command([self.binary, "-rx", command])
+        text = (out or "") + (err or "")
+        if rc != 0 and not text.strip():
+            raise status.AsteriskUnavailable("asterisk -rx '%s' failed with exit code %d" % (command, rc))
+        status.check_cli(text, command, driver)
+        return text
+
+
+def loaded_drivers(ast):
+    out = {}
+    for driver, name in MODULES.items():
+        text = ast.rx("module show like %s" % name)
+        out[driver] = re.search(r"^%s\s.*\bRunning\b" % re.escape(name), text, re.MULTILINE) is not None
+    return out
+
+
+def read_states(ast, targets):
+    """{name: (state, regtime)} for every target, with one CLI call per driver in use."""
+    states = {}
+    by_driver = {}
+    for t in targets:
+        by_driver.setdefault(t["driver"], []).append(t)
+    for driver, items in by_driver.items():
+        regs = [t for t in items if t["registers"]]
+        peers = [t for t in items if not t["registers"]]
+        if regs and driver == "sip":
+            rows = status.parse_sip_registry(ast.rx("sip show registry", driver))
+            for t in regs:
+                states[t["name"]] = _from_row(status.find_row(rows, t, 12), with_time=True)
+        if regs and driver == "iax2":
+            rows = status.parse_iax2_registry(ast.rx("iax2 show registry", driver))
+            for t in regs:
+                states[t["name"]] = _from_row(status.find_row(rows, t, 10))
+        if regs and driver == "pjsip":
+            rows = {r["name"]: r for r in status.parse_pjsip_registrations(ast.rx("pjsip show registrations", driver))}
+            for t in regs:
+                row = rows.get(t["name"] + "-reg")
+                states[t["name"]] = (row["state"], None) if row else (None, None)
+        if peers and driver == "sip":
+            for t in peers:
+                states[t["name"]] = (status.parse_sip_peer(ast.rx("sip show peer %s" % t["name"], driver)), None)
+        if peers and driver == "iax2":
+            for t in peers:
+                states[t["name"]] = (status.parse_sip_peer(ast.rx("iax2 show peer %s" % t["name"], driver)), None)
+        if peers and driver == "pjsip":
+            text = ast.rx("pjsip show contacts", driver)
+            for t in peers:
+                states[t["name"]] = (status.parse_pjsip_contacts(text, t["name"]), None)
+    return states
+
+
+def _from_row(row, with_time=False):
+    if row is None:
+        return (None, None)
+    if isinstance(row, list):
+        return ("ambiguous", None)
+    return (row["state"], row.get("regtime") if with_time else None)
+
+
+def _resolves(host):
+    try:
+        socket.getaddrinfo(host.strip("[]"), None)
+        return True
+    except socket.gaierror:
+        return False
+
+
+def snapshot(module, ast):
+    """Drivers loaded, digests of the toolkit's files, and the carriers in them with their state now."""
+    drivers = loaded_drivers(ast)
+    texts = {}
+    for filename in render.FILES:
+        path = os.path.join(module.params["conf_dir"], filename)
+        if os.path.exists(path):
+            with open(path) as handle:
+                texts[filename] = handle.read()
+    previous = [t for t in render.current_targets(texts) if drivers.get(t["driver"])]
+    states = read_states(ast, previous) if previous else {}
+    for t in previous:
+        t["state"] = states.get(t["name"], (None, None))[0]
+        t["registered"] = bool(t["state"]) and (t["state"] in status.OK_STATES or t["state"].startswith(status.QUALIFY_OK))
+    return dict(changed=False, running=True, drivers=drivers, version=ast.rx("core show version").strip(),
+                digests={name: render.file_digests(text) for name, text in texts.items()},
+                previous=previous)
+
+
+def wait(module, ast, targets):
+    params = module.params
+    interval = min(params["interval"], 0.25)
+    start = time.time()
+    for driver in params["reload"]:
+        ast.rx(render.RELOAD[driver], driver)
+    fresh = set(params["fresh"])
+    # A new PJSIP registration waits a random initial delay; ask for it now instead.
+    if "pjsip" in params["reload"]:
+        for t in targets:
+            if t["driver"] == "pjsip" and t["registers"] and t["name"] in fresh:
+                ast.rx("pjsip send register %s-reg" % t["name"], "pjsip")
+    # chan_sip's reload runs in the background: only a registration stamped after it counts.
+    fresh_since = int(start) if "sip" in params["reload"] else None
+    judges = {t["name"]: status.Judge(t, start, fresh_since if t["name"] in fresh else None, params["auth_grace"])
+              for t in targets}
+    polls = 0
+    while True:
+        now = time.time()
+        states = read_states(ast, [j.target for j in judges.values() if j.verdict is None])
+        polls += 1
+        now = time.time()
+        for name, (state, regtime) in states.items():
+            judges[name].observe(state, now, regtime)
+        waiting = [j for j in judges.values() if j.verdict is None]
+        for j in waiting:
+            if now - start >= j.target["timeout"]:
+                j.timeout(now, _resolves(j.target["host"]))
+        if all(j.verdict is not None for j in judges.values()):
+            break
+        time.sleep(interval)
+    results = []
+    for t in targets:
+        j = judges[t["name"]]
+        results.append({"name": t["name"], "driver": t["driver"], "state": j.state or "absent",
+                        "verdict": j.verdict, "cause": j.cause, "seconds": j.seconds})
+    failed = [r["name"] for r in results if r["verdict"] == "failed"]
+    return dict(changed=bool(params["reload"]), running=True, carriers=results, failed_carriers=failed,
+                polls=polls, cli_calls=ast.calls, reloaded=params["reload"])
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            carriers=dict(type="list", elements="dict", default=[]),
+            mode=dict(type="str", choices=["snapshot", "wait"], default="wait"),
+            reload=dict(type="list", elements="str", default=[]),
+            fresh=dict(type="list", elements="str", default=[]),
+            interval=dict(type="float", default=0.2),
+            auth_grace=dict(type="float", default=2.0),
+            asterisk=dict(type="str", default="asterisk"),
+            conf_dir=dict(type="path", default="/etc/asterisk"),
+        ),
+        supports_check_mode=True,
+    )
+    for driver in module.params["reload"]:
+        if driver not in render.RELOAD:
+            module.fail_json(msg="reload: unknown driver %r (sip, iax2, pjsip)" % driver)
+    targets = module.params["carriers"]
+    for t in targets:
+        t.setdefault("timeout", 20)
+    ast = Asterisk(module, module.params["asterisk"])
+    try:
+        if module.params["mode"] == "snapshot" or module.check_mode:
+            module.exit_json(**snapshot(module, ast))
+        module.exit_json(**wait(module, ast, targets))
+    except status.AsteriskUnavailable as exc:
+        if module.params["mode"] == "snapshot":
+            module.exit_json(changed=False, running=False, cause=str(exc), drivers={}, digests={}, previous=[])
+        results = [{"name": t["name"], "driver": t["driver"], "state": "unavailable", "verdict": "failed",
+                    "cause": str(exc), "seconds": None} for t in targets]
+        module.fail_json(msg=str(exc), running=not str(exc).startswith("Asterisk is not running"),
+                         carriers=results, failed_carriers=[t["name"] for t in targets])
+
+
+if __name__ == "__main__":
+    main()

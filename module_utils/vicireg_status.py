@@ -1,0 +1,221 @@
+# -*- coding: utf-8 -*-
+# Copyright: the vicireg project. GNU General Public License v3.0+
+"""Read Asterisk's registration and peer status output and judge each carrier.
+
+Parsers for what `asterisk -rx` prints (chan_sip, chan_iax2, PJSIP; Asterisk 16 and 22 layouts) and
+the verdict rules.  Pure Python (3.6+): the verify module runs it on the dialer; unit tests feed it
+output captured from real Asterisk in the lab (tests/data/captures).
+"""
+from __future__ import absolute_import, division, print_function
+
+import re
+import time
+
+__metaclass__ = type
+
+NOT_RUNNING = re.compile(r"Unable to connect to remote asterisk|asterisk\.ctl", re.IGNORECASE)
+NO_COMMAND = re.compile(r"^No such command", re.MULTILINE)
+_SIP_TIME = "%a, %d %b %Y %H:%M:%S"
+
+OK_STATES = {"Registered"}
+# chan_sip / chan_iax2 / PJSIP states that settle the verdict at once.
+FAILED_STATES = {
+    "Rejected": "rejected by the carrier (wrong user or domain, or credentials refused)",
+    "No Authentication": "credentials refused by the carrier (403 Forbidden)",
+    "Failed": "registration failed (the carrier kept refusing; Asterisk gave up)",
+    "Timeout": "no answer from the carrier (registration timed out)",
+}
+QUALIFY_OK = ("OK", "Avail", "Reachable", "NonQual")
+QUALIFY_BAD = ("UNREACHABLE", "Unavail", "Unreachable")
+
+
+class AsteriskUnavailable(Exception):
+    """Asterisk is not running or the driver is not loaded; the message says which."""
+
+
+def check_cli(output, command, driver):
+    """Raise AsteriskUnavailable with the cause when `asterisk -rx command` did not answer."""
+    if NOT_RUNNING.search(output or ""):
+        raise AsteriskUnavailable("Asterisk is not running (asterisk -rx cannot connect)")
+    if NO_COMMAND.search(output or ""):
+        raise AsteriskUnavailable("driver %s is not loaded ('%s' is not a command)" % (driver, command))
+
+
+def _split_hostport(text):
+    if text.startswith("["):
+        host, _, port = text[1:].partition("]:")
+        return "[%s]" % host, int(port) if port.isdigit() else None
+    host, _, port = text.rpartition(":")
+    if not host:
+        return text, None
+    return host, int(port) if port.isdigit() else None
+
+
+def parse_sip_registry(output):
+    """`sip show registry` rows: host, port, username (cut at 12), refresh, state, regtime (epoch)."""
+    rows = []
+    for line in output.splitlines():
+        if not line.strip() or line.startswith("Host ") or re.match(r"^\d+ SIP registrations?\.", line):
+            continue
+        if len(line) < 70:
+            continue
+        # FORMAT "%-39.39s %-6.6s %-12.12s  %8d %-20.20s %-25.25s": fixed columns, states hold spaces.
+        hostport = line[0:39].strip()
+        username = line[47:59].strip()
+        refresh = line[61:69].strip()
+        state = line[70:90].strip()
+        regtime = line[91:].strip()
+        host, port = _split_hostport(hostport)
+        rows.append({"host": host, "port": port, "username": username,
+                     "refresh": int(refresh) if refresh.isdigit() else None, "state": state,
+                     "regtime": _sip_time(regtime)})
+    return rows
+
+
+def _sip_time(text):
+    if not text:
+        return None
+    try:
+        return time.mktime(time.strptime(text, _SIP_TIME))
+    except ValueError:
+        return None
+
+
+def parse_iax2_registry(output):
+    """`iax2 show registry` rows: host, port, username (cut at 10), perceived, refresh, state."""
+    rows = []
+    for line in output.splitlines():
+        if not line.strip() or line.startswith("Host ") or re.match(r"^\d+ IAX2 registrations?\.", line):
+            continue
+        parts = line.split(None, 5)
+        if len(parts) < 6 or not parts[4].isdigit():
+            continue
+        host, port = _split_hostport(parts[0])
+        rows.append({"host": host, "port": port, "username": parts[2], "perceived": parts[3],
+                     "refresh": int(parts[4]), "state": parts[5].strip()})
+    return rows
+
+
+def parse_pjsip_registrations(output):
+    """`pjsip show registrations` rows: name, server_uri, auth, state, expires (seconds or None)."""
+    rows = []
+    for line in output.splitlines():
+        text = line.strip()
+        if not text or text.startswith(("<", "=", "Objects found", "No objects found")):
+            continue
+        parts = text.split()
+        if len(parts) < 3 or "/" not in parts[0]:
+            continue
+        name, _, uri = parts[0].partition("/")
+        m = re.search(r"\(exp\. (\d+)s", text)
+        rows.append({"name": name, "server_uri": uri, "auth": parts[1], "state": parts[2],
+                     "expires": int(m.group(1)) if m else None})
+    return rows
+
+
+def parse_sip_peer(output):
+    """`sip show peer NAME`: the Status line ('OK (1 ms)', 'UNREACHABLE', 'UNKNOWN') or None."""
+    if re.search(r"Peer \S+ not found", output):
+        return None
+    m = re.search(r"^\s*Status\s*:\s*(.+?)\s*$", output, re.MULTILINE)
+    return m.group(1) if m else None
+
+
+def parse_pjsip_contacts(output, aor):
+    """Status of the contacts of one AOR in `pjsip show contacts`/`pjsip show aor NAME` output."""
+    states = []
+    for line in output.splitlines():
+        m = re.match(r"^\s*Contact:\s+(\S+?)/(\S+)\s+(?:\S+\s+)?(Avail|Unavail|NonQual|Unknown|Created|Removed|"
+                     r"Reachable|Unreachable)\b", line)
+        if m and m.group(1) == aor:
+            states.append(m.group(3))
+    if not states:
+        return None
+    for good in QUALIFY_OK:
+        if good in states:
+            return good
+    return states[0]
+
+
+def find_row(rows, target, width):
+    """The registry row for a carrier: same host and port, username equal up to the column width."""
+    user = target["username"] or ""
+    cut = user[:width]
+    host = target["host"]
+    matches = [r for r in rows if r["host"] == host and (r["port"] in (None, target["port"]))
+               and r["username"] in (user, cut)]
+    return matches[0] if len(matches) == 1 else (None if not matches else matches)
+
+
+class Judge:
+    """Turns successive readings of one carrier into a verdict.
+
+    verdict: 'registered' / 'reachable' (good), 'failed' (cause set), or None (still waiting).
+    """
+
+    def __init__(self, target, start, fresh_since=None, auth_grace=2.0):
+        self.target = target
+        self.start = start
+        self.fresh_since = fresh_since
+        self.auth_grace = auth_grace
+        self.state = None
+        self.verdict = None
+        self.cause = None
+        self.seconds = None
+        self._auth_since = None
+
+    def _done(self, verdict, cause, now):
+        self.verdict, self.cause = verdict, cause
+        self.seconds = round(now - self.start, 3)
+
+    def observe(self, state, now, regtime=None):
+        """Feed one reading; returns True once the verdict is known."""
+        if self.verdict is not None:
+            return True
+        self.state = state
+        t = self.target
+        if not t["registers"]:
+            return self._observe_qualify(state, now)
+        if state in OK_STATES:
+            if self.fresh_since is not None and t["driver"] == "sip" and (regtime is None or regtime < self.fresh_since):
+                return False  # chan_sip reloads in the background: this row predates our reload
+            self._done("registered", None, now)
+        elif state in FAILED_STATES:
+            self._done("failed", FAILED_STATES[state], now)
+        elif state == "Auth. Sent":
+            self._auth_since = self._auth_since or now
+            if now - self._auth_since >= self.auth_grace:
+                self._done("failed", "credentials refused by the carrier (Auth. Sent persists: the carrier "
+                                     "keeps challenging the secret)", now)
+        else:
+            self._auth_since = None
+        return self.verdict is not None
+
+    def _observe_qualify(self, state, now):
+        if state is None:
+            return False
+        if state.startswith(QUALIFY_OK):
+            self._done("reachable", None, now)
+        elif state.startswith(QUALIFY_BAD):
+            self._done("failed", "peer unreachable: no answer to qualify (OPTIONS) from %s:%s"
+                       % (self.target["host"], self.target["port"]), now)
+        return self.verdict is not None
+
+    def timeout(self, now, resolves=True):
+        """Settle a carrier still waiting when its time is up."""
+        if self.verdict is not None:
+            return
+        t = self.target
+        where = "%s:%s" % (t["host"], t["port"])
+        if not resolves:
+            cause = "carrier host name %s does not resolve" % t["host"]
+        elif self.state is None:
+            cause = ("no %s for this carrier in Asterisk (driver did not load it: check the include "
+                     "and the log)" % ("registration" if t["registers"] else "peer"))
+        elif not t["registers"]:
+            cause = "peer reachability unknown after %ss (qualify got no answer from %s)" % (t["timeout"], where)
+        elif self.state in ("Request Sent", "Unregistered", "Registering", "Trying"):
+            cause = ("no answer from the carrier at %s (wrong host or port, or a firewall)" % where)
+        else:
+            cause = "still %s after %ss" % (self.state, t["timeout"])
+        self._done("failed", cause, now)
