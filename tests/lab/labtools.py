@@ -1,0 +1,140 @@
+"""Helpers for tests against the running lab: its facts, AMI, and a second Asterisk in a lab root."""
+import json
+import os
+import socket
+import subprocess
+import time
+
+FACTS = "/var/lib/vicireg-lab/lab-facts.json"
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def facts():
+    """The running lab's facts; a clear failure (never a skip) when the lab is not up."""
+    if not os.path.exists(FACTS):
+        raise AssertionError("the lab is not running: run `make lab` first (%s is missing)" % FACTS)
+    with open(FACTS) as handle:
+        data = json.load(handle)
+    if not data.get("running"):
+        raise AssertionError("the lab is not running: run `make lab` first")
+    return data
+
+
+def dialer(data, major):
+    for d in data["dialers"]:
+        if d["asterisk_major"] == major:
+            return d
+    raise AssertionError("the lab has no Asterisk %d dialer" % major)
+
+
+def wait_port(host, port, timeout=30.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError("nothing answered on %s:%d within %ss" % (host, port, timeout))
+
+
+class AMI:
+    """A minimal Asterisk Manager Interface client (login, one action, its events)."""
+
+    def __init__(self, host, port, username, secret, timeout=10.0):
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.buf = b""
+        self._read_until(b"\r\n")  # banner
+        reply = self.action("Login", Username=username, Secret=secret)
+        assert reply[0].get("Response") == "Success", reply
+
+    def _read_until(self, marker):
+        while marker not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise AssertionError("AMI closed the connection")
+            self.buf += chunk
+        head, _, self.buf = self.buf.partition(marker)
+        return head.decode("utf-8", "replace")
+
+    def _message(self):
+        out = {}
+        for line in self._read_until(b"\r\n\r\n").split("\r\n"):
+            key, sep, value = line.partition(": ")
+            if sep:
+                out[key] = value
+        return out
+
+    def action(self, name, complete=None, **fields):
+        """Send an action; read messages until the response (and `complete` event, if given)."""
+        action_id = "vicireg-%d" % int(time.time() * 1000)
+        text = "Action: %s\r\nActionID: %s\r\n" % (name, action_id)
+        text += "".join("%s: %s\r\n" % kv for kv in fields.items()) + "\r\n"
+        self.sock.sendall(text.encode())
+        messages = []
+        while True:
+            msg = self._message()
+            if msg.get("ActionID") != action_id:
+                continue
+            messages.append(msg)
+            if complete is None and "Response" in msg:
+                return messages
+            if complete is not None and (msg.get("Event") == complete
+                                         or msg.get("EventList") == "Complete"):
+                return messages
+            if msg.get("Response") == "Error":
+                return messages
+
+    def close(self):
+        try:
+            self.action("Logoff")
+        except (AssertionError, OSError):
+            pass
+        self.sock.close()
+
+
+class RootAsterisk:
+    """A second, throw-away Asterisk started inside a lab root, with its own config and sockets."""
+
+    def __init__(self, root, name, files):
+        self.root = root
+        self.base = "/tmp/vicireg-%s" % name
+        self.files = files
+        self.proc = None
+
+    def _path(self, *parts):
+        return os.path.join(self.root, self.base.lstrip("/"), *parts)
+
+    def start(self):
+        for sub in ("etc", "run", "log", "lib", "spool"):
+            os.makedirs(self._path(sub), exist_ok=True)
+        conf = dict(self.files)
+        conf["asterisk.conf"] = (
+            "[directories]\nastetcdir => {b}/etc\nastmoddir => /usr/lib/asterisk/modules\n"
+            "astvarlibdir => /var/lib/asterisk\nastdbdir => {b}/lib\nastkeydir => /var/lib/asterisk\n"
+            "astdatadir => /usr/share/asterisk\nastagidir => /usr/share/asterisk/agi-bin\n"
+            "astspooldir => {b}/spool\nastrundir => {b}/run\nastlogdir => {b}/log\n"
+            "[options]\nrunuser = root\nrungroup = root\n").format(b=self.base)
+        for name, text in conf.items():
+            with open(self._path("etc", name), "w") as handle:
+                handle.write(text)
+        self.proc = subprocess.Popen(
+            ["chroot", self.root, "/usr/sbin/asterisk", "-f", "-C", self.base + "/etc/asterisk.conf"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return self
+
+    def log(self):
+        path = self._path("log", "messages")
+        if os.path.exists(path):
+            with open(path) as handle:
+                return handle.read()
+        return ""
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
