@@ -48,6 +48,12 @@ options:
     description: Seconds that C(Auth. Sent) may persist before the secret is judged refused.
     type: float
     default: 2.0
+  settle:
+    description: >-
+      Seconds after a forced PJSIP re-REGISTER during which an old C(Registered) state does not count
+      (a wrong new secret turns it to C(Rejected) within a round trip or two).
+    type: float
+    default: 1.0
   asterisk:
     description: The asterisk binary.
     type: str
@@ -134,7 +140,7 @@ def read_states(ast, targets):
         if regs and driver == "sip":
             rows = status.parse_sip_registry(ast.rx("sip show registry", driver))
             for t in regs:
-                states[t["name"]] = _from_row(status.find_row(rows, t, 12), with_time=True)
+                states[t["name"]] = _from_row(status.find_row(rows, t, 12, with_domain=True), with_time=True)
         if regs and driver == "iax2":
             rows = status.parse_iax2_registry(ast.rx("iax2 show registry", driver))
             for t in regs:
@@ -199,11 +205,10 @@ def wait(module, ast, targets):
     for driver in params["reload"]:
         ast.rx(render.RELOAD[driver], driver)
     fresh = set(params["fresh"])
-    # A new PJSIP registration waits a random initial delay; ask for it now instead.
-    if "pjsip" in params["reload"]:
-        for t in targets:
-            if t["driver"] == "pjsip" and t["registers"] and t["name"] in fresh:
-                ast.rx("pjsip send register %s-reg" % t["name"], "pjsip")
+    # A new PJSIP registration waits a random initial delay (up to ~10 s on Asterisk 22), and a changed
+    # auth alone does not re-register: ask for each changed one as soon as its object exists.
+    to_send = set(t["name"] for t in targets
+                  if t["driver"] == "pjsip" and t["registers"] and t["name"] in fresh and "pjsip" in params["reload"])
     # chan_sip's reload runs in the background: only a registration stamped after it counts.
     fresh_since = int(start) if "sip" in params["reload"] else None
     judges = {t["name"]: status.Judge(t, start, fresh_since if t["name"] in fresh else None, params["auth_grace"])
@@ -215,6 +220,12 @@ def wait(module, ast, targets):
         polls += 1
         now = time.time()
         for name, (state, regtime) in states.items():
+            if name in to_send and state is not None:
+                # Also when it shows Registered: a changed auth alone does not re-register by itself.
+                to_send.discard(name)
+                ast.rx("pjsip send register %s-reg" % name, "pjsip")
+                judges[name].accept_after = time.time() + params["settle"]
+                continue
             judges[name].observe(state, now, regtime)
         waiting = [j for j in judges.values() if j.verdict is None]
         for j in waiting:
@@ -242,6 +253,7 @@ def main():
             fresh=dict(type="list", elements="str", default=[]),
             interval=dict(type="float", default=0.2),
             auth_grace=dict(type="float", default=2.0),
+            settle=dict(type="float", default=1.0),
             asterisk=dict(type="str", default="asterisk"),
             conf_dir=dict(type="path", default="/etc/asterisk"),
         ),

@@ -160,6 +160,8 @@ def verify_targets(plan):
             "driver": item["driver"],
             "registers": item["registers"],
             "username": reg.get("username"),
+            "domain": reg.get("domain"),
+            "qualify": bool(item.get("qualify", True)),
             "host": item["host"],
             "port": item["port"],
             "timeout": item["timeout"],

@@ -245,7 +245,8 @@ def current_targets(files, default_timeout=20):
                 except grammar.RegistrationError:
                     continue
                 targets[name] = {"name": name, "driver": driver, "registers": True, "username": reg["username"],
-                                 "host": reg["host"], "port": reg["port"], "timeout": default_timeout}
+                                 "domain": reg["domain"], "host": reg["host"], "port": reg["port"],
+                                 "timeout": default_timeout}
             elif filename == "vicireg-pjsip.conf":
                 opts = dict(m.groups() for m in map(_OPTION.match, body.splitlines()) if m)
                 registers = "type=registration" in body.replace(" ", "")

@@ -25,7 +25,7 @@ FAILED_STATES = {
     "Failed": "registration failed (the carrier kept refusing; Asterisk gave up)",
     "Timeout": "no answer from the carrier (registration timed out)",
 }
-QUALIFY_OK = ("OK", "Avail", "Reachable", "NonQual")
+QUALIFY_OK = ("OK", "Avail", "Reachable")
 QUALIFY_BAD = ("UNREACHABLE", "Unavail", "Unreachable")
 
 
@@ -137,9 +137,14 @@ def parse_pjsip_contacts(output, aor):
     return states[0]
 
 
-def find_row(rows, target, width):
-    """The registry row for a carrier: same host and port, username equal up to the column width."""
+def find_row(rows, target, width, with_domain=False):
+    """The registry row for a carrier: same host and port, username equal up to the column width.
+
+    chan_sip prints user@domain when the registration names a domain, cut at 12 characters.
+    """
     user = target["username"] or ""
+    if with_domain and target.get("domain"):
+        user = "%s@%s" % (user, target["domain"])
     cut = user[:width]
     host = target["host"]
     matches = [r for r in rows if r["host"] == host and (r["port"] in (None, target["port"]))
@@ -163,6 +168,9 @@ class Judge:
         self.cause = None
         self.seconds = None
         self._auth_since = None
+        # A registration that existed before a forced re-REGISTER still shows its old state for a
+        # round trip: a good state only counts from this time on.
+        self.accept_after = None
 
     def _done(self, verdict, cause, now):
         self.verdict, self.cause = verdict, cause
@@ -177,6 +185,8 @@ class Judge:
         if not t["registers"]:
             return self._observe_qualify(state, now)
         if state in OK_STATES:
+            if self.accept_after is not None and now < self.accept_after:
+                return False
             if self.fresh_since is not None and t["driver"] == "sip" and (regtime is None or regtime < self.fresh_since):
                 return False  # chan_sip reloads in the background: this row predates our reload
             self._done("registered", None, now)
@@ -194,7 +204,10 @@ class Judge:
     def _observe_qualify(self, state, now):
         if state is None:
             return False
-        if state.startswith(QUALIFY_OK):
+        if not self.target.get("qualify", True):
+            # Without qualify nothing proves the carrier answers: the peer exists, that is all.
+            self._done("unqualified", None, now)
+        elif state.startswith(QUALIFY_OK):
             self._done("reachable", None, now)
         elif state.startswith(QUALIFY_BAD):
             self._done("failed", "peer unreachable: no answer to qualify (OPTIONS) from %s:%s"

@@ -62,7 +62,8 @@ def test_plan_refuses_bad_input():
 def test_verify_targets_hold_no_secret():
     targets = carriers.verify_targets(carriers.carrier_plan(GOOD))
     assert "s3cret" not in repr(targets)
-    assert targets[0] == {"name": "acme", "driver": "sip", "registers": True, "username": "1234",
+    assert targets[0] == {"name": "acme", "driver": "sip", "registers": True, "username": "1234", "domain": None,
+                          "qualify": True,
                           "host": "sip.acme.example", "port": 5060, "timeout": 20}
     assert targets[3]["registers"] is False and targets[3]["host"] == "10.9.8.7"
 
