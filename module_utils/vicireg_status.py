@@ -25,7 +25,7 @@ FAILED_STATES = {
     "Failed": "registration failed (the carrier kept refusing; Asterisk gave up)",
     "Timeout": "no answer from the carrier (registration timed out)",
 }
-QUALIFY_OK = ("OK", "Avail", "Reachable")
+QUALIFY_OK = ("OK", "LAGGED", "Avail", "Reachable")
 QUALIFY_BAD = ("UNREACHABLE", "Unavail", "Unreachable")
 
 
