@@ -150,16 +150,16 @@ def read_states(ast, targets):
             for t in regs:
                 row = rows.get(t["name"] + "-reg")
                 states[t["name"]] = (row["state"], None) if row else (None, None)
-        if peers and driver == "sip":
-            for t in peers:
-                states[t["name"]] = (status.parse_sip_peer(ast.rx("sip show peer %s" % t["name"], driver)), None)
-        if peers and driver == "iax2":
-            for t in peers:
-                states[t["name"]] = (status.parse_sip_peer(ast.rx("iax2 show peer %s" % t["name"], driver)), None)
+        for t in peers:
+            where = "%s:%s" % (t["host"], t["port"])
+            if driver in ("sip", "iax2"):
+                text = ast.rx("%s show peer %s" % ("sip" if driver == "sip" else "iax2", t["name"]), driver)
+                states[t["name"]] = (status.parse_sip_peer(text, where if driver == "sip" else None), None)
         if peers and driver == "pjsip":
             text = ast.rx("pjsip show contacts", driver)
             for t in peers:
-                states[t["name"]] = (status.parse_pjsip_contacts(text, t["name"]), None)
+                states[t["name"]] = (status.parse_pjsip_contacts(text, t["name"], "sip:%s:%s" % (t["host"], t["port"])),
+                                     None)
     return states
 
 
@@ -198,10 +198,54 @@ def snapshot(module, ast):
                 previous=previous)
 
 
+def drop_peers(module, ast, names):
+    """Load chan_sip once without these peers, so that they come back as new objects.
+
+    chan_sip reconfigures an existing peer in place and keeps its last qualify result (an old
+    "OK" for a new, dead address); a peer that was gone for one reload starts fresh at UNKNOWN.
+    """
+    path = os.path.join(module.params["conf_dir"], "vicireg-sip-peers.conf")
+    with open(path) as handle:
+        original = handle.read()
+    kept, skip = [], False
+    for line in original.splitlines(True):
+        m = render.BEGIN.match(line.rstrip("\n"))
+        if m and m.group(1) in names:
+            skip = True
+        if not skip:
+            kept.append(line)
+        if skip and render.END.match(line.rstrip("\n")):
+            skip = False
+    try:
+        _rewrite(path, "".join(kept))
+        ast.rx("sip reload", "sip")
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            if all(status.parse_sip_peer(ast.rx("sip show peer %s" % n, "sip")) is None for n in names):
+                break
+            time.sleep(0.1)
+    finally:
+        _rewrite(path, original)
+
+
+def _rewrite(path, text):
+    info = os.stat(path)
+    tmp = path + ".vicireg-tmp"
+    with open(tmp, "w") as handle:
+        handle.write(text)
+    os.chown(tmp, info.st_uid, info.st_gid)
+    os.chmod(tmp, info.st_mode & 0o7777)
+    os.replace(tmp, path)
+
+
 def wait(module, ast, targets):
     params = module.params
     interval = min(params["interval"], 0.25)
     start = time.time()
+    renewed = [t["name"] for t in targets if t["driver"] == "sip" and not t["registers"]
+               and t["name"] in params["fresh"] and "sip" in params["reload"]]
+    if renewed:
+        drop_peers(module, ast, renewed)
     for driver in params["reload"]:
         ast.rx(render.RELOAD[driver], driver)
     fresh = set(params["fresh"])

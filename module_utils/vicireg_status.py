@@ -113,21 +113,32 @@ def parse_pjsip_registrations(output):
     return rows
 
 
-def parse_sip_peer(output):
-    """`sip show peer NAME`: the Status line ('OK (1 ms)', 'UNREACHABLE', 'UNKNOWN') or None."""
+def parse_sip_peer(output, address=None):
+    """`sip show peer NAME` (or iax2): the Status line ('OK (1 ms)', 'UNREACHABLE', 'UNKNOWN') or None.
+
+    With address ('host:port'), None unless the peer already has that address: a reload of chan_sip
+    runs in the background, and until it is done the old peer answers with its old status.
+    """
     if re.search(r"Peer \S+ not found", output):
         return None
+    if address is not None:
+        m = re.search(r"^\s*Addr->IP\s*:\s*(\S+)", output, re.MULTILINE)
+        if not m or m.group(1) != address:
+            return None
     m = re.search(r"^\s*Status\s*:\s*(.+?)\s*$", output, re.MULTILINE)
     return m.group(1) if m else None
 
 
-def parse_pjsip_contacts(output, aor):
-    """Status of the contacts of one AOR in `pjsip show contacts`/`pjsip show aor NAME` output."""
+def parse_pjsip_contacts(output, aor, uri=None):
+    """Status of the contacts of one AOR in `pjsip show contacts`/`pjsip show aor NAME` output.
+
+    With uri ('sip:host:port'), only that contact counts (the AOR as this run configured it).
+    """
     states = []
     for line in output.splitlines():
         m = re.match(r"^\s*Contact:\s+(\S+?)/(\S+)\s+(?:\S+\s+)?(Avail|Unavail|NonQual|Unknown|Created|Removed|"
                      r"Reachable|Unreachable)\b", line)
-        if m and m.group(1) == aor:
+        if m and m.group(1) == aor and (uri is None or m.group(2) == uri):
             states.append(m.group(3))
     if not states:
         return None
@@ -204,6 +215,8 @@ class Judge:
     def _observe_qualify(self, state, now):
         if state is None:
             return False
+        if self.accept_after is not None and now < self.accept_after:
+            return False  # a changed peer keeps its old qualify result until the new one is in
         if not self.target.get("qualify", True):
             # Without qualify nothing proves the carrier answers: the peer exists, that is all.
             self._done("unqualified", None, now)
