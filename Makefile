@@ -7,7 +7,7 @@ LAB_HOSTS ?= 2
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: venv lint unit test lab lab-down lab-status demo bench clean
+.PHONY: venv lint unit test lab-test molecule lab lab-down lab-status demo bench bench-lab captures clean
 
 venv: $(VENV)/.installed
 
@@ -25,7 +25,16 @@ lint: venv
 unit: venv
 	$(BIN)/pytest -q tests/unit
 
-test: lint unit
+test: lint unit lab-test molecule
+
+# Against the real lab: the grammar vs Asterisk 16, site.yml scenarios, an inbound call.
+lab-test: venv lab
+	$(BIN)/pytest -q tests/lab
+
+# Molecule's create/destroy are the lab's own up/down. Destroy again whatever happened: a failing
+# testinfra verify can make Molecule skip its destroy step.
+molecule: venv
+	$(BIN)/molecule test -s default; rc=$$?; $(PYTHON) lab/labctl.py down >/dev/null; exit $$rc
 
 lab:
 	$(PYTHON) lab/labctl.py up --hosts $(LAB_HOSTS)
@@ -38,9 +47,19 @@ lab-status:
 
 demo: venv lab
 	$(BIN)/ansible-playbook site.yml
+	@echo "== an inbound call through the carrier to each dialer's DID"
+	$(PYTHON) lab/call.py --dialer lab-a16-01 --account d1sip --hold 1
+	$(PYTHON) lab/call.py --dialer lab-a22-02 --account d2pjsip --hold 1
 
 bench: venv
 	$(BIN)/python benchmarks/bench_grammar.py
+
+bench-lab:
+	$(PYTHON) benchmarks/bench_lab.py
+
+# Re-capture real Asterisk status output for the parser tests (lab up).
+captures: lab
+	$(PYTHON) tests/lab/capture_status.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis reports

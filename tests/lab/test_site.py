@@ -198,3 +198,24 @@ def test_check_mode_touches_nothing_and_masks_secrets(lab):
     assert "NewSecret-Zq9" not in out.stdout and not any(s in out.stdout for s in secrets(lab))
     for n, text in before.items():
         assert conf(lab, n) == text, n
+
+
+def test_call_in_progress_survives_a_run_that_changes_another_carrier(lab):
+    sys.path.insert(0, os.path.join(labtools.ROOT, "lab"))
+    import call  # lab/call.py: a real SIPp call through Kamailio
+
+    playbook(lab, carriers(lab))
+    acc = lab["d16"]["accounts"]["long"]
+    kam = lab["facts"]["sip_carrier"]["address"]
+    running = call.start_call(lab["name"], lab["d16"]["accounts"]["sip"]["username"], hold=15.0)
+    time.sleep(1.0)
+    # Adding a chan_sip carrier reloads chan_sip, the driver that carries the call.
+    out = playbook(lab, carriers(lab, lablong={"protocol": "sip", "registration": "%s:%s@%s:5060/%s" % (
+        acc["username"], acc["password"], kam, acc["username"])}))
+    assert out.returncode == 0, out.stdout[-2000:]
+    assert "sip" in out.stdout and "added: lablong" in out.stdout
+    result = running.wait(timeout=40)
+    assert result.answered and result.ok, result.summary()
+    # The caller hung up after its full hold: the reload in the middle did not drop the call.
+    assert result.hangup_by == "caller" and result.duration_s >= 14.5, result.summary()
+    assert out.seconds < result.duration_s
