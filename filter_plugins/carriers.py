@@ -22,6 +22,7 @@ import vicireg_carriers as carriers  # noqa: E402
 import vicireg_grammar as grammar  # noqa: E402
 import vicireg_render as render  # noqa: E402
 import vicireg_report as report  # noqa: E402
+import vicireg_status as status  # noqa: E402
 
 
 def vicireg_carrier_problems(value):
@@ -42,10 +43,10 @@ def vicireg_verify_targets(plan):
     return carriers.verify_targets(plan)
 
 
-def vicireg_render(plan, drivers, transport_prefix="transport-"):
+def vicireg_render(plan, drivers, transport_prefix="transport-", initial_delay=None):
     """{'files': {name: text}, 'digests': {name: {carrier: sha256}}} for the drivers loaded."""
     try:
-        blocks = render.carrier_blocks(plan, [d for d in drivers], transport_prefix)
+        blocks = render.carrier_blocks(plan, [d for d in drivers], transport_prefix, initial_delay)
     except grammar.RegistrationError as exc:
         raise AnsibleFilterError(str(exc))
     files = {name: render.render_file(name, b) for name, b in blocks.items()}
@@ -64,26 +65,12 @@ def vicireg_includes(drivers):
             for f, line, where, d in render.INCLUDES if d in drivers]
 
 
-_MAIN = {"sip.conf": "sip", "iax.conf": "iax2", "pjsip.conf": "pjsip"}
-
-
-def vicireg_touched(results):
-    """Changed files of copy/lineinfile results: dest, backup_file (None if new), driver. No content."""
-    out = []
-    for r in results:
-        if not r.get("changed"):
-            continue
-        item = r.get("item") or {}
-        if isinstance(item, dict) and "file" in item:  # lineinfile on a main config file
-            dest = r.get("invocation", {}).get("module_args", {}).get("path") or item["file"]
-            backup = r.get("backup") or None
-            driver = item.get("driver") or _MAIN.get(os.path.basename(dest))
-        else:
-            dest = r.get("dest")
-            backup = r.get("backup_file") or None
-            driver = render.FILES.get(os.path.basename(dest or ""))
-        out.append({"dest": dest, "backup_file": backup, "driver": driver})
-    return out
+def vicireg_transport_problems(snapshot, plan, transport_prefix="transport-"):
+    """chan_sip/PJSIP bind collisions and missing PJSIP transports on a dialer (list of messages)."""
+    needed = [transport_prefix + ((c.get("reg") or {}).get("transport") or "udp")
+              for c in plan if c["driver"] == "pjsip"]
+    return status.transport_problems([tuple(x) for x in snapshot.get("sip_binds") or []],
+                                     [tuple(x) for x in snapshot.get("pjsip_transports") or []], needed)
 
 
 def vicireg_failures(results, host):

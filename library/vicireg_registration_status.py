@@ -193,7 +193,11 @@ def snapshot(module, ast):
     for t in previous:
         t["state"] = states.get(t["name"], (None, None))[0]
         t["registered"] = bool(t["state"]) and (t["state"] in status.OK_STATES or t["state"].startswith(status.QUALIFY_OK))
+    sip_binds = status.parse_sip_binds(ast.rx("sip show settings", "sip")) if drivers.get("sip") else []
+    pjsip_transports = (status.parse_pjsip_transports(ast.rx("pjsip show transports", "pjsip"))
+                        if drivers.get("pjsip") else [])
     return dict(changed=False, running=True, drivers=drivers, version=ast.rx("core show version").strip(),
+                sip_binds=sip_binds, pjsip_transports=pjsip_transports,
                 digests={name: render.file_digests(text) for name, text in texts.items()},
                 previous=previous)
 
@@ -253,6 +257,9 @@ def wait(module, ast, targets):
     # auth alone does not re-register: ask for each changed one as soon as its object exists.
     to_send = set(t["name"] for t in targets
                   if t["driver"] == "pjsip" and t["registers"] and t["name"] in fresh and "pjsip" in params["reload"])
+    # A new PJSIP contact is first qualified anywhere within qualify_frequency: qualify it now.
+    to_qualify = set(t["name"] for t in targets
+                     if t["driver"] == "pjsip" and not t["registers"] and t["name"] in fresh and "pjsip" in params["reload"])
     # chan_sip's reload runs in the background: only a registration stamped after it counts.
     fresh_since = int(start) if "sip" in params["reload"] else None
     judges = {t["name"]: status.Judge(t, start, fresh_since if t["name"] in fresh else None, params["auth_grace"])
@@ -270,6 +277,11 @@ def wait(module, ast, targets):
                 ast.rx("pjsip send register %s-reg" % name, "pjsip")
                 judges[name].accept_after = time.time() + params["settle"]
                 continue
+            if name in to_qualify and state is not None:
+                to_qualify.discard(name)
+                ast.rx("pjsip qualify %s" % name, "pjsip")
+                if state not in status.QUALIFY_OK:
+                    continue
             judges[name].observe(state, now, regtime)
         waiting = [j for j in judges.values() if j.verdict is None]
         for j in waiting:

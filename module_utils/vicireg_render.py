@@ -104,7 +104,7 @@ def _section(name, options):
     return out
 
 
-def _pjsip(item, transport_prefix):
+def _pjsip(item, transport_prefix, initial_delay=None):
     reg = item.get("reg") or {}
     name = item["name"]
     transport = transport_prefix + (reg.get("transport") or item.get("transport") or "udp")
@@ -118,7 +118,7 @@ def _pjsip(item, transport_prefix):
             ("client_uri", r["client_uri"]), ("contact_user", r["contact_user"]),
             ("expiration", r.get("expiration")), ("retry_interval", 20), ("forbidden_retry_interval", 30),
             ("fatal_retry_interval", 30), ("max_retries", 10000), ("auth_rejection_permanent", "no"),
-            ("line", "yes"), ("endpoint", name)])
+            ("max_random_initial_delay", initial_delay), ("line", "yes"), ("endpoint", name)])
         if sections.get("auth"):
             a = sections["auth"]
             lines += [""] + _section(sections["auth_name"], [
@@ -141,7 +141,7 @@ def _pjsip(item, transport_prefix):
     return lines
 
 
-def carrier_blocks(plan, drivers=("sip", "pjsip", "iax2"), transport_prefix="transport-"):
+def carrier_blocks(plan, drivers=("sip", "pjsip", "iax2"), transport_prefix="transport-", initial_delay=None):
     """{file: {carrier: block text}} for the drivers present on the host (files always listed)."""
     out = {}
     for filename, driver in FILES.items():
@@ -162,7 +162,7 @@ def carrier_blocks(plan, drivers=("sip", "pjsip", "iax2"), transport_prefix="tra
                 out["vicireg-iax-register.conf"][name] = item["line"]
             out["vicireg-iax-peers.conf"][name] = "\n".join(_iax_peer(item))
         else:
-            out["vicireg-pjsip.conf"][name] = "\n".join(_pjsip(item, transport_prefix))
+            out["vicireg-pjsip.conf"][name] = "\n".join(_pjsip(item, transport_prefix, initial_delay))
     return out
 
 

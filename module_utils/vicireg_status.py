@@ -245,3 +245,38 @@ class Judge:
         else:
             cause = "still %s after %ss" % (self.state, t["timeout"])
         self._done("failed", cause, now)
+
+
+def parse_sip_binds(output):
+    """`sip show settings`: the UDP (and TCP/TLS when enabled) bind addresses as 'host:port' strings."""
+    binds = []
+    for m in re.finditer(r"^\s*(UDP|TCP|TLS)(?: SIP)? Bindaddress\s*:\s*(\S+)", output, re.MULTILINE):
+        if m.group(2) not in ("Disabled", "(null)"):
+            binds.append(("sip-" + m.group(1).lower(), m.group(2)))
+    return binds
+
+
+def parse_pjsip_transports(output):
+    """`pjsip show transports`: [(name, protocol, 'host:port')]."""
+    out = []
+    for m in re.finditer(r"^\s*Transport:\s+(\S+)\s+(udp|tcp|tls|ws|wss)\s+\d+\s+\d+\s+(\S+)", output,
+                         re.MULTILINE):
+        out.append((m.group(1), m.group(2), m.group(3)))
+    return out
+
+
+def transport_problems(sip_binds, pjsip_transports, needed):
+    """Collisions between chan_sip and PJSIP binds, and PJSIP transports the carriers need but lack."""
+    problems = []
+    taken = {}
+    for name, where in sip_binds:
+        taken[(name.split("-")[1] if name.split("-")[1] != "tls" else "tcp", where)] = name
+    for name, proto, where in pjsip_transports:
+        key = ("tcp" if proto in ("tcp", "tls", "ws", "wss") else "udp", where)
+        if key in taken:
+            problems.append("PJSIP transport %s binds %s %s, which chan_sip (%s) already holds"
+                            % (name, proto, where, taken[key]))
+    names = {name for name, _, _ in pjsip_transports}
+    for name in sorted(set(needed) - names):
+        problems.append("PJSIP transport %s, which a carrier needs, is not defined on this Asterisk" % name)
+    return problems

@@ -115,9 +115,9 @@ def main():
                         rx(root, "pjsip send register %s" % line[1:-1])
                 time.sleep(8)  # let every state settle (re-challenges, 403/404, retransmit timers)
                 commands = ["iax2 show registry", "pjsip show registrations", "pjsip show contacts",
-                            "pjsip show aors"]
+                            "pjsip show aors", "pjsip show transports"]
                 if has_sip:
-                    commands += ["sip show registry", "sip show peers"]
+                    commands += ["sip show registry", "sip show peers", "sip show settings"]
                     for peer in ("cappeer", "capdead"):
                         if peer in peers:
                             commands.append("sip show peer %s" % peer)

@@ -57,3 +57,17 @@ def test_example_inventory_decrypts_and_passes_preflight():
     assert out.returncode == 0, out.stdout + out.stderr
     with open(os.path.join(ROOT, "inventories/example/group_vars/dialers/vault.yml")) as handle:
         assert handle.read().count("!vault |") == 3
+
+
+def test_validator_cli_reuses_the_grammar_and_masks():
+    cli = os.path.join(ROOT, "bin", "vicireg-validate")
+    out = subprocess.run([sys.executable, cli, "register => 1234:Zq9secret@carrier.example:5080", "u:Zq9pw@h:99999"],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 1
+    lines = out.stdout.splitlines()
+    assert lines[0] == "OK       register => 1234:****@carrier.example:5080"
+    assert lines[1].startswith("INVALID  'u:****@h:99999', column 11: port 99999")
+    assert "Zq9" not in out.stdout
+    ok = subprocess.run([sys.executable, cli, "--protocol", "iax2", "-"], input="u:p@iax.example\n",
+                        capture_output=True, text=True, timeout=30)
+    assert ok.returncode == 0 and "register => u:****@iax.example" in ok.stdout

@@ -162,3 +162,17 @@ def test_ip_auth_verdicts():
     assert not j.observe("UNKNOWN", 100.1)
     j.target["qualify"] = False
     assert j.observe("NonQual", 100.2) and j.verdict == "unqualified"
+
+
+def test_transport_binds_and_collisions_from_captures():
+    binds = status.parse_sip_binds(cap("a16", "sip_show_settings--registered.txt"))
+    assert binds == [("sip-udp", "127.0.0.21:5060"), ("sip-tcp", "127.0.0.21:5060")]
+    pj16 = status.parse_pjsip_transports(cap("a16", "pjsip_show_transports--registered.txt"))
+    assert pj16 == [("transport-tcp", "tcp", "127.0.0.21:5070"), ("transport-udp", "udp", "127.0.0.21:5070")]
+    assert status.transport_problems(binds, pj16, ["transport-udp"]) == []
+    pj22 = status.parse_pjsip_transports(cap("a22", "pjsip_show_transports--registered.txt"))
+    assert ("transport-udp", "udp", "127.0.0.22:5060") in pj22
+    clash = [("transport-udp", "udp", "127.0.0.21:5060")]
+    problems = status.transport_problems(binds, clash, ["transport-tls"])
+    assert "chan_sip (sip-udp) already holds" in problems[0]
+    assert "transport-tls, which a carrier needs, is not defined" in problems[1]

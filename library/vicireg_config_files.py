@@ -1,0 +1,184 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: the vicireg project. GNU General Public License v3.0+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: vicireg_config_files
+short_description: Write the toolkit's Asterisk include files and include them, in one step
+description:
+  - Writes each file whose content differs, atomically (temporary file and rename in the same
+    directory), with the given owner, group and mode, keeping the previous version as a backup.
+  - Makes sure each include line is in its main file, right after C([general]) or at the end.
+  - Returns the files it changed with their backups and drivers, for reload and rollback; never
+    their content (it holds secrets) and no diff.
+  - With I(restore), puts those backups back instead (a file that had none is removed).
+  - One module call instead of a copy and a lineinfile per file: a run that changes nothing costs
+    one SSH round trip here.
+options:
+  conf_dir:
+    description: Asterisk's configuration directory.
+    type: path
+    default: /etc/asterisk
+  files:
+    description: File name (in I(conf_dir)) to content. Its values are secrets.
+    type: dict
+    default: {}
+  includes:
+    description: Include lines, each a dict with C(file), C(line), C(where) (C(general) or C(end)), C(driver).
+    type: list
+    elements: dict
+    default: []
+  owner:
+    description: Owner of the written files.
+    type: str
+    default: root
+  group:
+    description: Group of the written files.
+    type: str
+    default: asterisk
+  mode:
+    description: Mode of the written files.
+    type: str
+    default: "0640"
+  restore:
+    description: Files to put back, as returned in C(touched) by an earlier call.
+    type: list
+    elements: dict
+author: vicireg project
+"""
+
+EXAMPLES = r"""
+- name: Write the toolkit's files
+  vicireg_config_files:
+    files: "{{ rendered.files }}"
+    includes: "{{ ['sip', 'pjsip'] | vicireg_includes }}"
+  no_log: true
+"""
+
+RETURN = r"""
+touched:
+  description: Changed files with C(dest), C(backup_file) (null when the file is new) and C(driver).
+  returned: always
+  type: list
+  elements: dict
+"""
+
+import grp
+import os
+import pwd
+import re
+import tempfile
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils import vicireg_render as render
+
+MAIN_DRIVER = {"sip.conf": "sip", "iax.conf": "iax2", "pjsip.conf": "pjsip"}
+GENERAL = re.compile(r"^\[general\]\s*(;.*)?$")
+
+
+def _read(path):
+    if not os.path.exists(path):
+        return None
+    with open(path) as handle:
+        return handle.read()
+
+
+def _write(module, path, text, uid, gid, mode):
+    fd, tmp = tempfile.mkstemp(prefix=".vicireg-", dir=os.path.dirname(path))
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.chown(tmp, uid, gid)
+        os.chmod(tmp, mode)
+        module.atomic_move(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def _with_include(text, line, where):
+    lines = text.splitlines(True)
+    if any(x.strip() == line for x in lines):
+        return text
+    if where == "general":
+        for i, x in enumerate(lines):
+            if GENERAL.match(x.strip()):
+                lines.insert(i + 1, line + "\n")
+                return "".join(lines)
+        return None  # no [general]: refuse rather than put register lines in another section
+    if lines and not lines[-1].endswith("\n"):
+        lines[-1] += "\n"
+    return "".join(lines) + line + "\n"
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            conf_dir=dict(type="path", default="/etc/asterisk"),
+            files=dict(type="dict", default={}, no_log=True),
+            includes=dict(type="list", elements="dict", default=[]),
+            owner=dict(type="str", default="root"),
+            group=dict(type="str", default="asterisk"),
+            mode=dict(type="str", default="0640"),
+            restore=dict(type="list", elements="dict"),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    if p["restore"] is not None:
+        for item in p["restore"]:
+            if not module.check_mode:
+                if item.get("backup_file"):
+                    info = os.stat(item["backup_file"])
+                    _write(module, item["dest"], _read(item["backup_file"]), info.st_uid, info.st_gid,
+                           info.st_mode & 0o7777)
+                elif os.path.exists(item["dest"]):
+                    os.remove(item["dest"])
+        module.exit_json(changed=bool(p["restore"]), touched=p["restore"])
+    try:
+        uid = pwd.getpwnam(p["owner"]).pw_uid
+        gid = grp.getgrnam(p["group"]).gr_gid
+    except KeyError as exc:
+        module.fail_json(msg="unknown owner or group on the dialer: %s" % exc)
+    mode = int(p["mode"], 8)
+    touched = []
+
+    def commit(path, new, driver, owner=None):
+        old = _read(path)
+        info = os.stat(path) if old is not None else None
+        same_meta = info is not None and (owner is None or (info.st_uid, info.st_gid, info.st_mode & 0o7777) == owner)
+        if old == new and same_meta:
+            return
+        backup = None
+        if not module.check_mode:
+            if old is not None and old != new:
+                backup = module.backup_local(path)
+            if owner is None:  # a main config file keeps its own owner and mode
+                _write(module, path, new, info.st_uid, info.st_gid, info.st_mode & 0o7777)
+            else:
+                _write(module, path, new, *owner)
+        touched.append({"dest": path, "backup_file": backup, "driver": driver})
+
+    for name, text in sorted(p["files"].items()):
+        if name not in render.FILES:
+            module.fail_json(msg="not a file of this toolkit: %s" % name)
+        commit(os.path.join(p["conf_dir"], name), text, render.FILES[name], (uid, gid, mode))
+    for inc in p["includes"]:
+        path = os.path.join(p["conf_dir"], inc["file"])
+        text = _read(path)
+        if text is None:
+            module.fail_json(msg="%s does not exist: cannot include %s" % (path, inc["line"]))
+        new = _with_include(text, inc["line"], inc["where"])
+        if new is None:
+            module.fail_json(msg="%s has no [general] section for '%s'" % (path, inc["line"]))
+        if new != text:
+            commit(path, new, inc.get("driver") or MAIN_DRIVER.get(inc["file"]))
+    module.exit_json(changed=bool(touched), touched=touched)
+
+
+if __name__ == "__main__":
+    main()
