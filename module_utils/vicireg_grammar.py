@@ -472,8 +472,8 @@ _FAST = re.compile(
     r"(?:(?P<peer>[A-Za-z0-9_.+-]+)\?)?(?:(?P<transport>(?i:udp|tcp|tls))://)?(?P<user>" + _U + r"+)"
     r"(?:@(?P<domain>[A-Za-z0-9_.-]+)(?::(?P<dport>[0-9]+):(?P<dsecret>[^:?/@]*):(?P<dauth>" + _U + r"*))?)?"
     r"(?::(?P<secret>[^:?/@]*)(?::(?P<auth>" + _U + r"*))?)?"
-    r"@(?P<host>[A-Za-z0-9_.-]+)(?::(?P<port>[^:/~]*))?(?:/(?P<ext>[A-Za-z0-9_+*#.-]+))?"
-    r"(?:~(?P<expiry>[^~]*))?")
+    r"@(?P<host>[A-Za-z0-9_.-]+)(?::(?P<port>[^:/~@]*))?(?:/(?P<ext>[A-Za-z0-9_+*#.-]+))?"
+    r"(?:~(?P<expiry>[^~@]*))?")
 _HOSTNAME = re.compile(r"(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.)*"
                        r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
 _NUMERIC = re.compile(r"[0-9.]+")

@@ -49,7 +49,7 @@ def situations(d, data):
     def pjreg(name, user, password, host, port):
         return ("[%s-reg]\ntype=registration\ntransport=transport-udp\noutbound_auth=%s-auth\n"
                 "server_uri=sip:%s:%d\nclient_uri=sip:%s@%s:%d\ncontact_user=%s\nretry_interval=5\n"
-                "max_retries=100\nauth_rejection_permanent=no\n\n[%s-auth]\ntype=auth\nauth_type=userpass\n"
+                "max_retries=100\nauth_rejection_permanent=no\nmax_random_initial_delay=0\n\n[%s-auth]\ntype=auth\nauth_type=userpass\n"
                 "username=%s\npassword=%s\n\n" % (name, name, host, port, user, host, port, user, name, user,
                                                    password))
 
