@@ -44,6 +44,10 @@ options:
     description: Mode of the written files.
     type: str
     default: "0640"
+  backups_keep:
+    description: Previous versions kept per file (the oldest beyond this are removed).
+    type: int
+    default: 5
   restore:
     description: Files to put back, as returned in C(touched) by an earlier call.
     type: list
@@ -92,12 +96,24 @@ def _write(module, path, text, uid, gid, mode):
     try:
         with os.fdopen(fd, "w") as handle:
             handle.write(text)
-        os.chown(tmp, uid, gid)
-        os.chmod(tmp, mode)
         module.atomic_move(tmp, path)
+        # atomic_move carries the old file's (or a default) owner and mode over: set ours after it.
+        os.chown(path, uid, gid)
+        os.chmod(path, mode)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def _prune_backups(path, count, keep):
+    """Ansible names backups PATH.PID.YYYY-MM-DD@HH:MM:SS~; keep the newest `count` of them."""
+    folder, base = os.path.split(path)
+    pattern = re.compile(re.escape(base) + r"\.\d+\.\d{4}-\d\d-\d\d@\d\d:\d\d:\d\d~$")
+    found = sorted((os.path.join(folder, n) for n in os.listdir(folder) if pattern.match(n)),
+                   key=lambda f: (os.path.getmtime(f), f), reverse=True)
+    for old in found[max(count, 1):]:
+        if old != keep:
+            os.remove(old)
 
 
 def _with_include(text, line, where):
@@ -125,6 +141,7 @@ def main():
             group=dict(type="str", default="asterisk"),
             mode=dict(type="str", default="0640"),
             restore=dict(type="list", elements="dict"),
+            backups_keep=dict(type="int", default=5),
         ),
         supports_check_mode=True,
     )
@@ -157,6 +174,7 @@ def main():
         if not module.check_mode:
             if old is not None and old != new:
                 backup = module.backup_local(path)
+                _prune_backups(path, p["backups_keep"], keep=backup)
             if owner is None:  # a main config file keeps its own owner and mode
                 _write(module, path, new, info.st_uid, info.st_gid, info.st_mode & 0o7777)
             else:
