@@ -7,7 +7,7 @@ LAB_HOSTS ?= 2
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: venv lint unit test lab-test molecule lab lab-down lab-status demo bench bench-lab captures clean
+.PHONY: venv lint unit test lab-test molecule lab lab-down lab-status demo bench bench-lab bench-site captures clean
 
 venv: $(VENV)/.installed
 
@@ -56,6 +56,10 @@ bench: venv
 
 bench-lab:
 	$(PYTHON) benchmarks/bench_lab.py
+
+# site.yml on one lab dialer, three carriers, next to the restart-and-wait procedure it replaces.
+bench-site: venv lab
+	$(BIN)/python benchmarks/bench_site.py
 
 # Re-capture real Asterisk status output for the parser tests (lab up).
 captures: lab
