@@ -17,6 +17,7 @@ are :class:`RegistrationError` (a ``ValueError``); the Ansible filter turns them
 """
 from __future__ import absolute_import, division, print_function
 
+import functools
 import ipaddress
 import re
 import unicodedata
@@ -94,7 +95,7 @@ class _Context:
         col = column if column is not None else self.column(body_index)
         where = ", column %d" % col if col else ""
         form = IAX2_FORM if self.protocol == "iax2" else SIP_FORM
-        region = _mask_region(self.value, self.protocol)
+        region = _mask_region(self.value, self.protocol, self.start)
         text = "%r%s: %s; expected %s" % (_apply_mask(self.value, region), where, what, form)
         masked_suggestion = None
         if suggestion is not None:
@@ -108,14 +109,15 @@ class _Context:
         raise RegistrationError(text, col, masked_suggestion)
 
 
-def _mask_region(text, protocol):
+def _mask_region(text, protocol, begin=None):
     """Span (start, end) of text that may hold the secret, for masking a string that may not parse.
 
     Conservative: from the first ':' of the user part (not a transport's '://', not a pasted
     'sip:' scheme when another ':' follows) to the '@' before the host; to the end without '@'.
     """
-    m = _PREFIX.match(text)
-    begin = m.end() if m else 0
+    if begin is None:
+        m = _PREFIX.match(text)
+        begin = m.end() if m else 0
     at = text.find("@", begin) if protocol == "iax2" else text.rfind("@")
     end = at if at >= begin else len(text)
     q = text.find("?", begin, end)
@@ -179,7 +181,7 @@ def _check_characters(ctx, body, base):
 
 def _strip_prefix(ctx, value):
     """Return (body, start) without 'register =>' and surrounding blanks."""
-    m = _PREFIX.match(value)
+    m = _PREFIX.match(value) if value[:1] in "rR \t\n\r\x0b\x0c" else None
     start = m.end() if m else len(value) - len(value.lstrip(" \t"))
     body = value[start:].rstrip(" \t")
     ctx.start = start
@@ -479,6 +481,7 @@ _HOSTNAME = re.compile(r"(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.)*
 _NUMERIC = re.compile(r"[0-9.]+")
 
 
+@functools.lru_cache(maxsize=4096)
 def _host_ok(host):
     if _NUMERIC.fullmatch(host):
         parts = host.split(".")
@@ -498,35 +501,38 @@ def _fast_sip(ctx, body, protocol):
     m = _FAST.fullmatch(body)
     if m is None:
         return None
-    g = m.groupdict()
-    user = g["user"]
-    if g["dport"] is not None:
-        if g["secret"] is not None:
+    (peer, transport, user, domain, dport, dsecret, dauth, secret, auth, host, port, ext,
+     expiry) = m.groups()
+    if dport is not None:
+        if secret is not None:
             return None
-        secret, auth, dport = g["dsecret"], g["dauth"], int(g["dport"])
+        secret, auth, dport = dsecret, dauth, int(dport)
         if not 1 <= dport <= 65535:
             return None
-        secret_at = m.start("dsecret")
+        secret_at = m.start(6)
     else:
-        secret, auth, dport = g["secret"], g["auth"], None
-        secret_at = m.start("secret")
+        secret_at = m.start(8)
         if secret is not None and user.lower() in ("sip", "sips"):
-            _fail_scheme(ctx, body, m.start("user"), user + ":")
-    host, domain = g["host"], g["domain"]
+            _fail_scheme(ctx, body, m.start(3), user + ":")
     if not _host_ok(host) or (domain is not None and not _host_ok(domain)):
         return None
-    transport = g["transport"].lower() if g["transport"] else "udp"
-    port = DEFAULT_PORT[transport]
-    if g["port"] is not None:
+    transport = transport.lower() if transport else "udp"
+    if port is None:
+        port = DEFAULT_PORT[transport]
+    elif port.isdigit() and 0 < int(port) < 65536:  # ASCII only: checked before
+        port = int(port)
+    else:
         # The same checks, in the same order, as the faithful parser: same verdict, same message.
-        port = _check_port(ctx, _Field(g["port"], m.start("port")), "port", str(port))
-    expiry = None
-    if g["expiry"] is not None:
-        expiry = _check_expiry(ctx, _Field(g["expiry"], m.start("expiry")))
+        port = _check_port(ctx, _Field(port, m.start(11)), "port", str(DEFAULT_PORT[transport]))
+    if expiry is not None:
+        if expiry.isdigit() and 0 < int(expiry) <= 2147483647:
+            expiry = int(expiry)
+        else:
+            expiry = _check_expiry(ctx, _Field(expiry, m.start(13)))
     return {
-        "protocol": protocol, "peer": g["peer"], "transport": transport, "username": user,
+        "protocol": protocol, "peer": peer, "transport": transport, "username": user,
         "domain": domain, "domain_port": dport, "secret": secret or None, "authuser": auth or None,
-        "host": host, "port": port, "extension": g["ext"] or "s", "expiry": expiry,
+        "host": host, "port": port, "extension": ext or "s", "expiry": expiry,
     }, secret_at
 
 
