@@ -71,3 +71,25 @@ def test_validator_cli_reuses_the_grammar_and_masks():
     ok = subprocess.run([sys.executable, cli, "--protocol", "iax2", "-"], input="u:p@iax.example\n",
                         capture_output=True, text=True, timeout=30)
     assert ok.returncode == 0 and "register => u:****@iax.example" in ok.stdout
+
+
+def test_report_action_writes_json_and_junit(tmp_path):
+    play = tmp_path / "report.yml"
+    play.write_text("""
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - vicireg_report:
+        rows:
+          - {host: d1, carrier: acme, protocol: sip, state: Registered, verdict: registered, cause: null, seconds: 0.4}
+          - {host: d1, carrier: bad, protocol: pjsip, state: Rejected, verdict: failed, cause: "credentials refused",
+             seconds: 1.2, extra: dropped}
+        dir: "%s/out"
+      check_mode: false
+""" % tmp_path)
+    out = run("ansible-playbook", "-i", "localhost,", "-c", "local", "--check", str(play))
+    assert out.returncode == 0, out.stdout[-2000:]
+    rows = json.loads((tmp_path / "out" / "registrations.json").read_text())
+    assert [r["carrier"] for r in rows] == ["acme", "bad"] and "extra" not in rows[1]
+    junit = (tmp_path / "out" / "registrations.junit.xml").read_text()
+    assert 'tests="2" failures="1"' in junit and 'message="credentials refused"' in junit
