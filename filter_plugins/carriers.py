@@ -90,11 +90,6 @@ def vicireg_unavailable(carrier_list, cause):
     return out
 
 
-def vicireg_redact_config(text):
-    """Config text with secret/password values and register lines masked."""
-    return render.redact_config(str(text))
-
-
 def vicireg_report_rows(results_by_host):
     return report.report_rows(results_by_host)
 

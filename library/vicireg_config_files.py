@@ -14,7 +14,7 @@ description:
     directory), with the given owner, group and mode, keeping the previous version as a backup.
   - Makes sure each include line is in its main file, right after C([general]) or at the end.
   - Returns the files it changed with their backups and drivers, for reload and rollback; never
-    their content (it holds secrets) and no diff.
+    their content (it holds secrets). With C(--diff) the diff shows every secret masked.
   - With I(restore), puts those backups back instead (a file that had none is removed).
   - One module call instead of a copy and a lineinfile per file: a run that changes nothing costs
     one SSH round trip here.
@@ -163,6 +163,7 @@ def main():
         module.fail_json(msg="unknown owner or group on the dialer: %s" % exc)
     mode = int(p["mode"], 8)
     touched = []
+    diffs = []
 
     def commit(path, new, driver, owner=None):
         old = _read(path)
@@ -170,6 +171,10 @@ def main():
         same_meta = info is not None and (owner is None or (info.st_uid, info.st_gid, info.st_mode & 0o7777) == owner)
         if old == new and same_meta:
             return
+        if module._diff and old != new:
+            # Secrets masked on both sides: a diff is safe to print, also in CI logs.
+            diffs.append({"before_header": path, "after_header": path,
+                          "before": render.redact_config(old or ""), "after": render.redact_config(new)})
         backup = None
         if not module.check_mode:
             if old is not None and old != new:
@@ -195,7 +200,7 @@ def main():
             module.fail_json(msg="%s has no [general] section for '%s'" % (path, inc["line"]))
         if new != text:
             commit(path, new, inc.get("driver") or MAIN_DRIVER.get(inc["file"]))
-    module.exit_json(changed=bool(touched), touched=touched)
+    module.exit_json(changed=bool(touched), touched=touched, diff=diffs)
 
 
 if __name__ == "__main__":

@@ -195,6 +195,9 @@ def test_check_mode_touches_nothing_and_masks_secrets(lab):
     out = playbook(lab, changed, "--check", "--diff")
     assert out.returncode == 0, out.stdout[-2000:]
     assert "changed: labsip" in out.stdout
+    # --diff shows the change with the secret masked.
+    assert "+register => %s:****@127.0.0.10:5080" % acc["username"] in out.stdout, out.stdout[-3000:]
+    assert "-port=5060" in out.stdout and "+port=5080" in out.stdout
     assert "NewSecret-Zq9" not in out.stdout and not any(s in out.stdout for s in secrets(lab))
     for n, text in before.items():
         assert conf(lab, n) == text, n
