@@ -196,7 +196,10 @@ def snapshot(module, ast):
     sip_binds = status.parse_sip_binds(ast.rx("sip show settings", "sip")) if drivers.get("sip") else []
     pjsip_transports = (status.parse_pjsip_transports(ast.rx("pjsip show transports", "pjsip"))
                         if drivers.get("pjsip") else [])
-    return dict(changed=False, running=True, drivers=drivers, version=ast.rx("core show version").strip(),
+    version = ast.rx("core show version").strip()
+    major = re.search(r"Asterisk (?:certified/)?(\d+)", version)
+    return dict(changed=False, running=True, drivers=drivers, version=version,
+                major=int(major.group(1)) if major else None,
                 sip_binds=sip_binds, pjsip_transports=pjsip_transports,
                 digests={name: render.file_digests(text) for name, text in texts.items()},
                 previous=previous)
