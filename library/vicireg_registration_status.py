@@ -269,7 +269,6 @@ def wait(module, ast, targets):
               for t in targets}
     polls = 0
     while True:
-        now = time.time()
         states = read_states(ast, [j.target for j in judges.values() if j.verdict is None])
         polls += 1
         now = time.time()

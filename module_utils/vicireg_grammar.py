@@ -180,7 +180,7 @@ def _check_characters(ctx, body, base):
 
 
 def _strip_prefix(ctx, value):
-    """Return (body, start) without 'register =>' and surrounding blanks."""
+    """The value without 'register =>' and surrounding blanks (ctx.start: where it begins)."""
     m = _PREFIX.match(value) if value[:1] in "rR \t\n\r\x0b\x0c" else None
     start = m.end() if m else len(value) - len(value.lstrip(" \t"))
     body = value[start:].rstrip(" \t")
@@ -306,9 +306,9 @@ class _Field:
         self.pos = pos
 
 
-def _fields(body, base, text, delim, maxargs, count):
-    spans = _separate(text, delim, maxargs)
-    out = [_Field(text[a:b], base + a) for a, b in spans]
+def _fields(base, text, delim, count):
+    """Asterisk's split of text into at most count fields (None for the missing ones)."""
+    out = [_Field(text[a:b], base + a) for a, b in _separate(text, delim, count)]
     return out + [None] * (count - len(out))
 
 
@@ -547,7 +547,7 @@ def _parse_sip(ctx, body, protocol):
     userpart = body[:at]
     hostpart = body[at + 1:]
     # peer?rest
-    peer_f, rest_f = _fields(body, 0, userpart, "?", 2, 2)
+    peer_f, rest_f = _fields(0, userpart, "?", 2)
     if rest_f is None or rest_f.text == "":
         if rest_f is not None:
             ctx.fail("nothing after '?': the user is missing after the peer name", rest_f.pos)
@@ -555,7 +555,7 @@ def _parse_sip(ctx, body, protocol):
     elif peer_f.text == "":
         ctx.fail("an empty peer name before '?'", 0)
     # [transport:]/[blank]/user...
-    t_f, blank_f, user_part_f = _fields(body, rest_f.pos, rest_f.text, "/", 3, 3)
+    t_f, blank_f, user_part_f = _fields(rest_f.pos, rest_f.text, "/", 3)
     if user_part_f is None or user_part_f.text == "":
         user_part_f, t_f = t_f, None
     if blank_f is not None and blank_f.text != "":
@@ -578,20 +578,20 @@ def _parse_sip(ctx, body, protocol):
     scheme = _SCHEME.match(user_part_f.text)
     if scheme:
         _fail_scheme(ctx, body, user_part_f.pos, scheme.group())
-    u_f, secret_f, auth_f = _fields(body, user_part_f.pos, user_part_f.text, ":", 3, 3)
-    hp_f, expiry_f = _fields(body, at + 1, hostpart, "~", 2, 2)
+    u_f, secret_f, auth_f = _fields(user_part_f.pos, user_part_f.text, ":", 3)
+    hp_f, expiry_f = _fields(at + 1, hostpart, "~", 2)
     if hp_f is None:
         ctx.fail("an empty host after the last '@'", at + 1)
-    hp2_f, ext_f = _fields(body, hp_f.pos, hp_f.text, "/", 2, 2)
+    hp2_f, ext_f = _fields(hp_f.pos, hp_f.text, "/", 2)
     if hp2_f is None:
         ctx.fail("an empty host after the last '@'", at + 1)
-    host_f, port_f = _fields(body, hp2_f.pos, hp2_f.text, ":", 2, 2)
+    host_f, port_f = _fields(hp2_f.pos, hp2_f.text, ":", 2)
     if u_f is None:
         ctx.fail("an empty user", user_part_f.pos)
-    user_f, domain_f = _fields(body, u_f.pos, u_f.text, "@", 2, 2)
+    user_f, domain_f = _fields(u_f.pos, u_f.text, "@", 2)
     domain_port_f = None
     if auth_f is not None:
-        a3 = _fields(body, auth_f.pos, auth_f.text, ":", 2, 2)
+        a3 = _fields(auth_f.pos, auth_f.text, ":", 2)
         if a3[1] is not None:
             # chan_sip reorders [:domainport]:secret:authuser (see sip_parse_register_line).
             domain_port_f, secret_f, auth_f = secret_f, a3[0], a3[1]
