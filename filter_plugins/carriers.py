@@ -30,6 +30,23 @@ def vicireg_carrier_problems(value):
     return carriers.carrier_problems(value)
 
 
+def vicireg_problem_rows(value, host):
+    """Report rows for a dialer whose carriers the preflight refused (empty when all is well)."""
+    return [{"host": host, "carrier": label, "protocol": None, "state": "invalid", "verdict": "failed",
+             "cause": "refused by the preflight, nothing was changed: %s" % message, "seconds": None}
+            for label, message in carriers.problems_by_carrier(value)]
+
+
+def vicireg_section_problems(plan, existing, transport_prefix="transport-"):
+    """Carrier sections that would shadow, or be shadowed by, a section the dialer already has."""
+    return carriers.section_problems(plan, existing or {}, transport_prefix)
+
+
+def vicireg_mask_secrets(text, carrier_list):
+    """text with every secret of these carriers (and the inventory's option secrets) masked."""
+    return carriers.mask_secrets(str(text), carrier_list)
+
+
 def vicireg_carrier_plan(value, chan_sip=True, default_timeout=20):
     """Active carriers normalised for rendering (holds secrets: use in no_log tasks only)."""
     try:
@@ -44,14 +61,14 @@ def vicireg_verify_targets(plan):
 
 
 def vicireg_render(plan, drivers, transport_prefix="transport-", initial_delay=None):
-    """{'files': {name: text}, 'digests': {name: {carrier: sha256}}} for the drivers loaded."""
+    """{'templates', 'secrets', 'digests'} for the drivers loaded; every file proven to read back as
+    exactly the carriers' sections and keys (render.render_files)."""
     try:
-        blocks = render.carrier_blocks(plan, [d for d in drivers], transport_prefix, initial_delay)
+        out = render.render_files(plan, [d for d in drivers], transport_prefix, initial_delay)
     except grammar.RegistrationError as exc:
         raise AnsibleFilterError(str(exc))
-    files = {name: render.render_file(name, b) for name, b in blocks.items()}
-    digests = {name: {c: render.digest(text) for c, text in b.items()} for name, b in blocks.items()}
-    return {"files": files, "digests": digests}
+    del out["files"]  # the real texts exist on the dialer only
+    return out
 
 
 def vicireg_changes(desired_digests, current_digests):
@@ -80,13 +97,30 @@ def vicireg_failures(results, host):
     return "%s: %s" % (host, "; ".join(bad) if bad else "no carrier failed")
 
 
-def vicireg_unavailable(carrier_list, cause):
-    """Failed verdicts for every active carrier of a dialer whose Asterisk did not answer."""
+def vicireg_unavailable(carrier_list, cause, state="unavailable"):
+    """Failed verdicts for every active carrier of a dialer whose Asterisk did not answer (or whose
+    deploy failed before any verdict)."""
     out = []
-    for c in carrier_list or []:
+    for c in carrier_list if isinstance(carrier_list, list) else []:
         if isinstance(c, dict) and carriers._truthy(c.get("active", True)):
-            out.append({"name": c.get("name"), "driver": c.get("protocol", "sip"), "state": "unavailable",
-                        "verdict": "failed", "cause": cause, "seconds": None})
+            out.append({"name": str(c.get("name")), "driver": str(c.get("protocol", "sip")), "state": state,
+                        "verdict": "failed", "cause": str(cause), "seconds": None})
+    return out
+
+
+def vicireg_check_mode_results(targets, change, previous):
+    """Rows for a --check run: what each carrier shows now and what the run would do to it."""
+    before = {p.get("name"): p.get("state") for p in previous or []}
+    out = []
+    for t in targets or []:
+        name = t["name"]
+        what = ("would be added" if name in change.get("added", []) else
+                "would change" if name in change.get("changed", []) else "unchanged")
+        out.append({"name": name, "driver": t["driver"], "state": before.get(name) or "absent",
+                    "verdict": "check mode", "cause": what, "seconds": None})
+    for name in change.get("removed", []):
+        out.append({"name": name, "driver": None, "state": before.get(name) or "absent", "verdict": "check mode",
+                    "cause": "would be removed", "seconds": None})
     return out
 
 

@@ -63,6 +63,8 @@ FACTS_FILE = STATE_DIR / "lab-facts.json"
 LOCK_FILE = STATE_DIR / "labctl.lock"
 
 STAMP_NAME = ".vicireg-lab-recipe.json"
+# A carrier host name longer than `sip show registry`'s 39-character host:port column.
+LONG_CARRIER_NAME = "registrar-with-a-long-name.lab.carrier"
 BUILD_MARK = ".build-"
 OLD_MARK = ".old-"
 # Bump when the way roots are built changes in a way the recipe text does not show.
@@ -429,7 +431,11 @@ def host_files(cfg: dict, host: Host, pubkey: str) -> dict[str, tuple[str | None
     # warns that it is deprecated): the lab hosts have none.
     files["etc/asterisk/users.conf"] = (None, 0)
     files["etc/hostname"] = (host.name + "\n", 0o644)
-    files["etc/hosts"] = (f"127.0.0.1\tlocalhost\n{host.address}\t{host.name}\n", 0o644)
+    # The carriers by name too (most real carriers are given by name): a short one, and one longer
+    # than the 39 characters `sip show registry` prints for host:port.
+    sip, iax = cfg["sip_carrier"]["address"], cfg["iax_carrier"]["address"]
+    names = (f"{sip}\tlab.carrier\n{sip}\t{LONG_CARRIER_NAME}\n{iax}\tiax.lab.carrier\n")
+    files["etc/hosts"] = (f"127.0.0.1\tlocalhost\n{host.address}\t{host.name}\n{names}", 0o644)
     return files
 
 
@@ -1384,9 +1390,11 @@ def build_facts(cfg: dict, dialers: list[Host], carrier: Host, host_facts: dict,
         "ami": {"port": int(d["ami_port"]), "username": cfg["ami"]["username"], "secret": cfg["ami"]["secret"]},
         "sip_carrier": {"address": sc["address"], "port": int(sc["port"]), "transports": ["udp", "tcp"],
                         "realm": sc["realm"], "domains": sc.get("domains"), "software": "kamailio",
+                        "names": ["lab.carrier", LONG_CARRIER_NAME],
                         "responses": {"good": "200 (saved in location)", "wrong_password": "401 re-challenge",
                                       "forbidden": "403", "unknown_user": "404"}},
         "iax_carrier": {"name": carrier.name, "address": carrier.address, "port": int(ic["port"]),
+                        "names": ["iax.lab.carrier"],
                         "context": ic["context"], "root": str(carrier.merged),
                         "asterisk_version": host_facts.get(carrier.name, {}).get("asterisk_version")},
         "dialers": out_dialers,

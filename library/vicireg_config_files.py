@@ -10,8 +10,11 @@ DOCUMENTATION = r"""
 module: vicireg_config_files
 short_description: Write the toolkit's Asterisk include files and include them, in one step
 description:
-  - Writes each file whose content differs, atomically (temporary file and rename in the same
-    directory), with the given owner, group and mode, keeping the previous version as a backup.
+  - Writes each file whose content differs, atomically (a temporary file created exclusively, with
+    the final owner, group and mode before any content, renamed over the file in the same directory),
+    keeping the previous version as a backup.
+  - Everything is checked before the first write; when a write fails part way, the files already
+    written are put back, so the dialer keeps its last working config.
   - Makes sure each include line is in its main file, right after C([general]) or at the end.
   - Returns the files it changed with their backups and drivers, for reload and rollback; never
     their content (it holds secrets). With C(--diff) the diff shows every secret masked.
@@ -24,7 +27,13 @@ options:
     type: path
     default: /etc/asterisk
   files:
-    description: File name (in I(conf_dir)) to content. Its values are secrets.
+    description:
+      - File name (in I(conf_dir)) to content, with each secret replaced by a token of I(secrets)
+        (so that neither the arguments nor C(--diff) show a secret).
+    type: dict
+    default: {}
+  secrets:
+    description: Token to secret (as written in the file), put in place of each token on the dialer.
     type: dict
     default: {}
   includes:
@@ -58,9 +67,9 @@ author: vicireg project
 EXAMPLES = r"""
 - name: Write the toolkit's files
   vicireg_config_files:
-    files: "{{ rendered.files }}"
+    files: "{{ rendered.templates }}"
+    secrets: "{{ rendered.secrets }}"
     includes: "{{ ['sip', 'pjsip'] | vicireg_includes }}"
-  no_log: true
 """
 
 RETURN = r"""
@@ -91,18 +100,36 @@ def _read(path):
         return handle.read()
 
 
-def _write(module, path, text, uid, gid, mode):
+def _write(path, text, uid, gid, mode):
+    """Replace path by text: a new file (O_EXCL, never a planted symlink) that has the final owner and
+    mode before it holds a byte, renamed over path."""
     fd, tmp = tempfile.mkstemp(prefix=".vicireg-", dir=os.path.dirname(path))
     try:
+        os.fchown(fd, uid, gid)
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "w") as handle:
             handle.write(text)
-        module.atomic_move(tmp, path)
-        # atomic_move carries the old file's (or a default) owner and mode over: set ours after it.
-        os.chown(path, uid, gid)
-        os.chmod(path, mode)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
     finally:
-        if os.path.exists(tmp):
+        if os.path.lexists(tmp):
             os.remove(tmp)
+
+
+def _restore(items):
+    """Put back each backup (a file that had none is removed); returns the paths that failed."""
+    failed = []
+    for item in items:
+        try:
+            if item.get("backup_file"):
+                info = os.stat(item["backup_file"])
+                _write(item["dest"], _read(item["backup_file"]), info.st_uid, info.st_gid, info.st_mode & 0o7777)
+            elif os.path.lexists(item["dest"]):
+                os.remove(item["dest"])
+        except OSError as exc:
+            failed.append("%s (%s)" % (item["dest"], exc.strerror or exc))
+    return failed
 
 
 def _prune_backups(path, count, keep):
@@ -135,7 +162,8 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             conf_dir=dict(type="path", default="/etc/asterisk"),
-            files=dict(type="dict", default={}, no_log=True),
+            files=dict(type="dict", default={}),
+            secrets=dict(type="dict", default={}, no_log=True),
             includes=dict(type="list", elements="dict", default=[]),
             owner=dict(type="str", default="root"),
             group=dict(type="str", default="asterisk"),
@@ -147,14 +175,9 @@ def main():
     )
     p = module.params
     if p["restore"] is not None:
-        for item in p["restore"]:
-            if not module.check_mode:
-                if item.get("backup_file"):
-                    info = os.stat(item["backup_file"])
-                    _write(module, item["dest"], _read(item["backup_file"]), info.st_uid, info.st_gid,
-                           info.st_mode & 0o7777)
-                elif os.path.exists(item["dest"]):
-                    os.remove(item["dest"])
+        failed = [] if module.check_mode else _restore(p["restore"])
+        if failed:
+            module.fail_json(msg="could not put back: %s" % ", ".join(failed), touched=p["restore"])
         module.exit_json(changed=bool(p["restore"]), touched=p["restore"])
     try:
         uid = pwd.getpwnam(p["owner"]).pw_uid
@@ -162,44 +185,58 @@ def main():
     except KeyError as exc:
         module.fail_json(msg="unknown owner or group on the dialer: %s" % exc)
     mode = int(p["mode"], 8)
-    touched = []
-    diffs = []
+    secrets = {str(k): str(v) for k, v in p["secrets"].items()}
 
-    def commit(path, new, driver, owner=None):
-        old = _read(path)
-        info = os.stat(path) if old is not None else None
-        same_meta = info is not None and (owner is None or (info.st_uid, info.st_gid, info.st_mode & 0o7777) == owner)
-        if old == new and same_meta:
-            return
-        if module._diff and old != new:
-            # Secrets masked on both sides: a diff is safe to print, also in CI logs.
-            diffs.append({"before_header": path, "after_header": path,
-                          "before": render.redact_config(old or ""), "after": render.redact_config(new)})
-        backup = None
-        if not module.check_mode:
-            if old is not None and old != new:
-                backup = module.backup_local(path)
-                _prune_backups(path, p["backups_keep"], keep=backup)
-            if owner is None:  # a main config file keeps its own owner and mode
-                _write(module, path, new, info.st_uid, info.st_gid, info.st_mode & 0o7777)
-            else:
-                _write(module, path, new, *owner)
-        touched.append({"dest": path, "backup_file": backup, "driver": driver})
-
-    for name, text in sorted(p["files"].items()):
+    # Plan every write first: nothing is written unless every file and include can be.
+    plan = []
+    for name, template in sorted(p["files"].items()):
         if name not in render.FILES:
             module.fail_json(msg="not a file of this toolkit: %s" % name)
-        commit(os.path.join(p["conf_dir"], name), text, render.FILES[name], (uid, gid, mode))
+        path = os.path.join(p["conf_dir"], name)
+        plan.append((path, render.fill_template(template, secrets), template, render.FILES[name], (uid, gid, mode)))
+    pending = {}
     for inc in p["includes"]:
         path = os.path.join(p["conf_dir"], inc["file"])
-        text = _read(path)
+        text = pending.get(path, _read(path))
         if text is None:
-            module.fail_json(msg="%s does not exist: cannot include %s" % (path, inc["line"]))
+            module.fail_json(msg="%s does not exist: cannot include %s; nothing was changed" % (path, inc["line"]))
         new = _with_include(text, inc["line"], inc["where"])
         if new is None:
-            module.fail_json(msg="%s has no [general] section for '%s'" % (path, inc["line"]))
-        if new != text:
-            commit(path, new, inc.get("driver") or MAIN_DRIVER.get(inc["file"]))
+            module.fail_json(msg="%s has no [general] section for '%s'; nothing was changed" % (path, inc["line"]))
+        pending[path] = new
+    for path, new in pending.items():
+        if new != _read(path):
+            driver = MAIN_DRIVER.get(os.path.basename(path))
+            plan.append((path, new, new, driver, None))
+
+    touched, diffs = [], []
+    try:
+        for path, new, shown, driver, owner in plan:
+            old = _read(path)
+            info = os.stat(path) if old is not None else None
+            if owner is None:  # a main config file keeps its own owner and mode
+                owner = (info.st_uid, info.st_gid, info.st_mode & 0o7777)
+            same_meta = info is not None and (info.st_uid, info.st_gid, info.st_mode & 0o7777) == owner
+            if old == new and same_meta:
+                continue
+            if module._diff and old != new:
+                # Before: the file as it is, secrets masked; after: the template (tokens), masked too.
+                diffs.append({"before_header": path, "after_header": path,
+                              "before": render.redact_config(old or ""), "after": render.redact_config(shown)})
+            backup = None
+            if not module.check_mode:
+                if old is not None:  # also for an owner/mode change: a rollback needs the old file
+                    backup = module.backup_local(path)
+                    _prune_backups(path, p["backups_keep"], keep=backup)
+                touched.append({"dest": path, "backup_file": backup, "driver": driver})
+                _write(path, new, *owner)
+            else:
+                touched.append({"dest": path, "backup_file": backup, "driver": driver})
+    except (OSError, IOError) as exc:
+        failed = _restore(touched)
+        module.fail_json(msg="writing %s failed (%s); %s" % (
+            path, exc.strerror or exc, "the files written before it were put back" if not failed
+            else "could NOT put back: %s" % ", ".join(failed)), touched=[])
     module.exit_json(changed=bool(touched), touched=touched, diff=diffs)
 
 

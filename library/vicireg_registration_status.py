@@ -99,9 +99,11 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils import vicireg_status as status
+from ansible.module_utils import vicireg_conffile as conffile
 from ansible.module_utils import vicireg_render as render
 
 MODULES = {"sip": "chan_sip.so", "iax2": "chan_iax2.so", "pjsip": "res_pjsip.so"}
+MAIN_FILES = {"sip": "sip.conf", "iax2": "iax.conf", "pjsip": "pjsip.conf"}
 
 
 class Asterisk:
@@ -128,6 +130,26 @@ def loaded_drivers(ast):
     return out
 
 
+_RESOLVED = {}
+
+
+def addresses(host, port):
+    """The 'ip:port' forms Asterisk shows for a carrier's host, resolved as Asterisk resolves it
+    (the system resolver, on the dialer); an empty set when the name does not resolve."""
+    key = (host, port)
+    if key not in _RESOLVED:
+        bare = host.strip("[]")
+        try:
+            infos = socket.getaddrinfo(bare, port, 0, socket.SOCK_DGRAM)
+        except (socket.gaierror, UnicodeError):
+            infos = []
+        out = set()
+        for family, _, _, _, sockaddr in infos:
+            out.add(("[%s]:%s" if family == socket.AF_INET6 else "%s:%s") % (sockaddr[0], port))
+        _RESOLVED[key] = out
+    return _RESOLVED[key]
+
+
 def read_states(ast, targets):
     """{name: (state, regtime)} for every target, with one CLI call per driver in use."""
     states = {}
@@ -144,17 +166,18 @@ def read_states(ast, targets):
         if regs and driver == "iax2":
             rows = status.parse_iax2_registry(ast.rx("iax2 show registry", driver))
             for t in regs:
-                states[t["name"]] = _from_row(status.find_row(rows, t, 10))
+                states[t["name"]] = _from_row(status.find_row(rows, t, 10, addresses=addresses(t["host"], t["port"])))
         if regs and driver == "pjsip":
             rows = {r["name"]: r for r in status.parse_pjsip_registrations(ast.rx("pjsip show registrations", driver))}
             for t in regs:
                 row = rows.get(t["name"] + "-reg")
                 states[t["name"]] = (row["state"], None) if row else (None, None)
         for t in peers:
-            where = "%s:%s" % (t["host"], t["port"])
             if driver in ("sip", "iax2"):
                 text = ast.rx("%s show peer %s" % ("sip" if driver == "sip" else "iax2", t["name"]), driver)
-                states[t["name"]] = (status.parse_sip_peer(text, where if driver == "sip" else None), None)
+                # chan_sip shows the address it resolved the host to, never the name.
+                where = addresses(t["host"], t["port"]) if driver == "sip" else None
+                states[t["name"]] = (status.parse_sip_peer(text, where), None)
         if peers and driver == "pjsip":
             text = ast.rx("pjsip show contacts", driver)
             for t in peers:
@@ -196,63 +219,49 @@ def snapshot(module, ast):
     sip_binds = status.parse_sip_binds(ast.rx("sip show settings", "sip")) if drivers.get("sip") else []
     pjsip_transports = (status.parse_pjsip_transports(ast.rx("pjsip show transports", "pjsip"))
                         if drivers.get("pjsip") else [])
+    sections = {driver: existing_sections(module.params["conf_dir"], main)
+                for driver, main in MAIN_FILES.items() if drivers.get(driver)}
     version = ast.rx("core show version").strip()
     major = re.search(r"Asterisk (?:certified/)?(\d+)", version)
     return dict(changed=False, running=True, drivers=drivers, version=version,
                 major=int(major.group(1)) if major else None,
-                sip_binds=sip_binds, pjsip_transports=pjsip_transports,
+                sip_binds=sip_binds, pjsip_transports=pjsip_transports, sections=sections,
                 digests={name: render.file_digests(text) for name, text in texts.items()},
                 previous=previous)
 
 
-def drop_peers(module, ast, names):
-    """Load chan_sip once without these peers, so that they come back as new objects.
-
-    chan_sip reconfigures an existing peer in place and keeps its last qualify result (an old
-    "OK" for a new, dead address); a peer that was gone for one reload starts fresh at UNKNOWN.
-    """
-    path = os.path.join(module.params["conf_dir"], "vicireg-sip-peers.conf")
-    with open(path) as handle:
-        original = handle.read()
-    kept, skip = [], False
-    for line in original.splitlines(True):
-        m = render.BEGIN.match(line.rstrip("\n"))
-        if m and m.group(1) in names:
-            skip = True
-        if not skip:
-            kept.append(line)
-        if skip and render.END.match(line.rstrip("\n")):
-            skip = False
-    try:
-        _rewrite(path, "".join(kept))
-        ast.rx("sip reload", "sip")
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            if all(status.parse_sip_peer(ast.rx("sip show peer %s" % n, "sip")) is None for n in names):
-                break
-            time.sleep(0.1)
-    finally:
-        _rewrite(path, original)
-
-
-def _rewrite(path, text):
-    info = os.stat(path)
-    tmp = path + ".vicireg-tmp"
-    with open(tmp, "w") as handle:
-        handle.write(text)
-    os.chown(tmp, info.st_uid, info.st_gid)
-    os.chmod(tmp, info.st_mode & 0o7777)
-    os.replace(tmp, path)
+def existing_sections(conf_dir, main, depth=4):
+    """Section names the dialer's own files define: the main file and what it includes (VICIdial's
+    *-vicidial.conf among them), the toolkit's own vicireg-* files excepted."""
+    names = []
+    todo = [(main, 0)]
+    seen = set()
+    while todo:
+        name, level = todo.pop(0)
+        path = os.path.join(conf_dir, name)
+        if name in seen or os.path.basename(name) in render.FILES or not os.path.isfile(path):
+            continue
+        seen.add(name)
+        try:
+            with open(path) as handle:
+                text = handle.read()
+        except (IOError, OSError, UnicodeDecodeError):
+            continue
+        names += conffile.section_names(text)
+        if level < depth:
+            todo += [(inc, level + 1) for inc in conffile.includes(text) if "*" not in inc]
+    return sorted(set(names))
 
 
 def wait(module, ast, targets):
     params = module.params
     interval = min(params["interval"], 0.25)
     start = time.time()
-    renewed = [t["name"] for t in targets if t["driver"] == "sip" and not t["registers"]
-               and t["name"] in params["fresh"] and "sip" in params["reload"]]
-    if renewed:
-        drop_peers(module, ast, renewed)
+    # chan_sip reconfigures a changed peer in place and keeps its last qualify result (an old "OK"
+    # for a new, dead address): qualify it anew and count no good state until that OPTIONS could
+    # have gone unanswered (chan_sip marks a peer UNREACHABLE after twice its qualify time).
+    renewed = set(t["name"] for t in targets if t["driver"] == "sip" and not t["registers"]
+                  and t["name"] in params["fresh"] and "sip" in params["reload"])
     for driver in params["reload"]:
         ast.rx(render.RELOAD[driver], driver)
     fresh = set(params["fresh"])
@@ -278,6 +287,13 @@ def wait(module, ast, targets):
                 to_send.discard(name)
                 ast.rx("pjsip send register %s-reg" % name, "pjsip")
                 judges[name].accept_after = time.time() + params["settle"]
+                continue
+            if name in renewed and state is not None:
+                renewed.discard(name)
+                ast.rx("sip qualify peer %s" % name, "sip")
+                maxms = judges[name].target.get("qualify")
+                maxms = 2000 if maxms in (True, None) or isinstance(maxms, bool) else int(maxms)
+                judges[name].accept_after = time.time() + 2 * maxms / 1000.0 + 0.3
                 continue
             if name in to_qualify and state is not None:
                 to_qualify.discard(name)

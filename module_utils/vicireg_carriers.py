@@ -10,8 +10,10 @@ from __future__ import absolute_import, division, print_function
 import re
 
 try:  # inside an Ansible module on the dialer
+    from ansible.module_utils import vicireg_fields as fields
     from ansible.module_utils import vicireg_grammar as grammar
 except ImportError:  # controller side (filters, CLI, tests): loaded next to this file
+    import vicireg_fields as fields
     import vicireg_grammar as grammar
 
 __metaclass__ = type
@@ -20,14 +22,27 @@ NAME = re.compile(r"[A-Za-z0-9_-]+")
 # VICIdial's carrier_id is VARCHAR(15).
 NAME_MAX = 15
 KNOWN_KEYS = frozenset([
-    "name", "protocol", "registration", "active", "host", "port", "context", "codecs", "dtmfmode",
+    "name", "protocol", "registration", "active", "host", "port", "match", "context", "codecs", "dtmfmode",
     "qualify", "insecure", "fromdomain", "fromuser", "options", "timeout", "description",
 ])
 DEFAULTS = {
     "protocol": "sip", "registration": "", "active": True, "context": "trunkinbound",
     "codecs": ["ulaw", "alaw"], "dtmfmode": "rfc2833", "qualify": True, "insecure": "port,invite",
-    "options": {}, "timeout": None,
+    "options": {}, "timeout": None, "match": None,
 }
+# Keys the toolkit writes itself, per driver: an 'options' entry may not set them again.
+RESERVED = {
+    "sip": frozenset(["type", "host", "port", "transport", "defaultuser", "fromuser", "secret", "fromdomain",
+                      "context", "insecure", "qualify", "dtmfmode", "disallow", "allow", "username", "register"]),
+    "pjsip": frozenset(["type", "transport", "context", "disallow", "allow", "outbound_auth", "aors", "from_user",
+                        "from_domain", "direct_media", "dtmf_mode", "endpoint", "match", "contact",
+                        "qualify_frequency", "password", "username"]),
+    "iax2": frozenset(["type", "host", "port", "username", "secret", "auth", "outkey", "context", "qualify",
+                       "requirecalltoken", "disallow", "allow"]),
+}
+# Words Asterisk or VICIdial already use as section names in the files the toolkit's are read with.
+RESERVED_NAMES = frozenset(["general", "authentication", "globals", "default", "global", "system", "anonymous",
+                            "astloop", "astblind", "astplay", "astloop2", "callnumberlimits"])
 
 
 def _truthy(value):
@@ -38,73 +53,89 @@ def _truthy(value):
     return bool(value)
 
 
-def carrier_problems(carriers):
-    """Every problem of every carrier, as a list of messages ([] when all is well)."""
+def driver_of(protocol, chan_sip=True):
+    """The driver a carrier's protocol runs on: 'sip' becomes PJSIP where chan_sip is not available."""
+    return "pjsip" if protocol == "sip" and not chan_sip else protocol
+
+
+def problems_by_carrier(carriers, chan_sip=True):
+    """[(carrier name or '#N', message)] for every problem of every carrier ([] when all is well)."""
     if not isinstance(carriers, list):
-        return ["'carriers' must be a list of carrier dicts, got %s" % type(carriers).__name__]
+        return [("-", "'carriers' must be a list of carrier dicts, got %s" % type(carriers).__name__)]
     problems = []
     seen = {}
     for index, carrier in enumerate(carriers):
-        label = "carrier #%d" % (index + 1)
+        label = "#%d" % (index + 1)
         if not isinstance(carrier, dict):
-            problems.append("%s: must be a dict, got %s" % (label, type(carrier).__name__))
+            problems.append((label, "must be a dict, got %s" % type(carrier).__name__))
             continue
         name = carrier.get("name")
         if not isinstance(name, str) or not name:
-            problems.append("%s: 'name' is required" % label)
-            name = None
+            problems.append((label, "'name' is required"))
+        elif len(name) > NAME_MAX or not NAME.fullmatch(name):
+            problems.append((label, "name %s must be 1-%d letters, digits, '-' or '_' (VICIdial's carrier_id)"
+                             % (fields._show(name), NAME_MAX)))
         else:
-            label = "carrier %r" % name
-            if len(name) > NAME_MAX:
-                problems.append("%s: name has %d characters, VICIdial's carrier_id holds at most %d"
-                                % (label, len(name), NAME_MAX))
-            if not NAME.fullmatch(name):
-                problems.append("%s: name may only hold letters, digits, '-' and '_'" % label)
+            label = name
             key = name.lower()
             if key in seen:
-                problems.append("%s: duplicate name (also carrier #%d); names are compared without case, "
-                                "as Asterisk compares section names" % (label, seen[key]))
+                problems.append((label, "duplicate name (also carrier #%d); names are compared without case, "
+                                        "as Asterisk compares section names" % seen[key]))
             else:
                 seen[key] = index + 1
-        unknown = sorted(set(carrier) - KNOWN_KEYS)
-        if unknown:
-            problems.append("%s: unknown setting(s) %s" % (label, ", ".join(unknown)))
-        protocol = carrier.get("protocol", "sip")
-        if protocol not in grammar.PROTOCOLS:
-            problems.append("%s: protocol must be one of %s, got %r"
-                            % (label, ", ".join(grammar.PROTOCOLS), protocol))
-            continue
-        registration = carrier.get("registration") or ""
-        if not isinstance(registration, str):
-            problems.append("%s: registration must be a string" % label)
-            continue
-        if registration.strip():
-            try:
-                parsed = grammar.parse_registration(registration, protocol)
-            except grammar.RegistrationError as exc:
-                problems.append("%s: %s" % (label, exc))
-                continue
-            if not parsed["secret"]:
-                problems.append("%s: the registration string has no secret; a carrier that registers "
-                                "authenticates with user:secret (an IP-authenticated carrier leaves "
-                                "registration empty and sets host)" % label)
-        elif not carrier.get("host"):
-            problems.append("%s: no registration string and no host: an IP-authenticated carrier needs "
-                            "'host' so the dialer can reach and match it" % label)
-        port = carrier.get("port")
-        if port is not None and (isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535):
-            problems.append("%s: port must be a number from 1 to 65535" % label)
-        host = carrier.get("host")
-        if host:
-            try:
-                grammar.parse_registration("x@%s" % host, "pjsip")
-            except grammar.RegistrationError:
-                problems.append("%s: host %r is not a valid host name or address" % (label, host))
-        timeout = carrier.get("timeout")
-        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
-                                    or timeout <= 0):
-            problems.append("%s: timeout must be a positive number of seconds" % label)
+            if key in RESERVED_NAMES:
+                problems.append((label, "name %r is a section Asterisk or VICIdial already uses" % name))
+        problems += [(label, p) for p in _carrier_problems(carrier, chan_sip)]
     return problems
+
+
+def _carrier_problems(carrier, chan_sip):
+    out = []
+    unknown = sorted(str(k) for k in set(carrier) - KNOWN_KEYS)
+    if unknown:
+        out.append("unknown setting(s) %s" % ", ".join(fields._show(k, 30) for k in unknown))
+    protocol = carrier.get("protocol", "sip")
+    if protocol not in grammar.PROTOCOLS:
+        return out + ["protocol must be one of %s, got %s" % (", ".join(grammar.PROTOCOLS), fields._show(protocol))]
+    driver = driver_of(protocol, chan_sip)
+    registration = carrier.get("registration") or ""
+    if not isinstance(registration, str):
+        return out + ["registration must be a string"]
+    if registration.strip():
+        try:
+            parsed = grammar.parse_registration(registration, protocol)
+        except grammar.RegistrationError as exc:
+            out.append(str(exc))
+        else:
+            if not parsed["secret"]:
+                out.append("the registration string has no secret; a carrier that registers "
+                           "authenticates with user:secret (an IP-authenticated carrier leaves "
+                           "registration empty and sets host)")
+    elif not carrier.get("host"):
+        out.append("no registration string and no host: an IP-authenticated carrier needs "
+                   "'host' so the dialer can reach and match it")
+    checks = [
+        ("host", fields.host), ("port", fields.port), ("timeout", fields.timeout),
+        ("context", fields.context), ("codecs", fields.codecs), ("insecure", fields.insecure),
+        ("dtmfmode", lambda v: fields.dtmfmode(v, driver)),
+        ("qualify", lambda v: fields.qualify(v)[1]), ("match", lambda v: fields.match(v)[1]),
+        ("fromdomain", fields.host), ("description", lambda v: fields.text(v, "description")),
+        ("fromuser", fields.user),
+    ]
+    for key, check in checks:
+        if carrier.get(key) is not None:
+            problem = check(carrier[key])
+            if problem:
+                out.append(problem)
+    if carrier.get("options") is not None:
+        out += fields.options(carrier["options"], driver, RESERVED[driver])
+    return out
+
+
+def carrier_problems(carriers, chan_sip=True):
+    """Every problem of every carrier, as a list of messages ([] when all is well)."""
+    return ["carrier %s: %s" % (label if label.startswith(("#", "-")) else repr(label), message)
+            for label, message in problems_by_carrier(carriers, chan_sip)]
 
 
 def carrier_plan(carriers, chan_sip=True, default_timeout=20):
@@ -113,7 +144,7 @@ def carrier_plan(carriers, chan_sip=True, default_timeout=20):
     A 'sip' carrier becomes PJSIP where chan_sip is not available (Asterisk 21+).
     Raises RegistrationError listing every problem when carrier_problems finds any.
     """
-    problems = carrier_problems(carriers)
+    problems = carrier_problems(carriers, chan_sip)
     if problems:
         raise grammar.RegistrationError("; ".join(problems))
     plan = []
@@ -124,10 +155,13 @@ def carrier_plan(carriers, chan_sip=True, default_timeout=20):
         item.update(carrier)
         item["active"] = True
         protocol = item["protocol"]
-        if protocol == "sip" and not chan_sip:
-            protocol = "pjsip"
-        item["driver"] = protocol
+        item["driver"] = driver = driver_of(protocol, chan_sip)
         item["timeout"] = item["timeout"] or default_timeout
+        item["qualify"] = fields.qualify(item["qualify"])[0]
+        item["match"] = fields.match(item["match"])[0] if item["match"] else []
+        item["codecs"] = [c.lower() for c in item["codecs"]]
+        item["dtmfmode"] = item["dtmfmode"].lower()
+        item["insecure"] = item["insecure"].lower()
         registration = (item.get("registration") or "").strip()
         item["registers"] = bool(registration)
         if registration:
@@ -136,7 +170,7 @@ def carrier_plan(carriers, chan_sip=True, default_timeout=20):
             item["reg"] = parsed
             item["redacted"] = grammar.redact_registration(registration, parse_as)
             item["line"] = grammar.registration_line(parsed, parse_as)
-            if protocol == "pjsip":
+            if driver == "pjsip":
                 item["pjsip"] = grammar.pjsip_registration(parsed, item["name"], "sip")
             item.setdefault("host", None)
             item["host"] = item["host"] or parsed["host"]
@@ -150,6 +184,69 @@ def carrier_plan(carriers, chan_sip=True, default_timeout=20):
     return plan
 
 
+def section_names(item):
+    """The sections a planned carrier defines in its driver's files."""
+    name = item["name"]
+    if item["driver"] != "pjsip":
+        return [name]
+    out = [name]
+    sections = item.get("pjsip") or {}
+    if sections.get("registration_name"):
+        out.append(sections["registration_name"])
+    if sections.get("auth_name"):
+        out.append(sections["auth_name"])
+    return out + [name + "-identify"]
+
+
+def section_problems(plan, existing, transport_prefix="transport-"):
+    """Carrier sections that collide with a section the dialer already has (its own sip.conf, VICIdial's
+    generated *-vicidial.conf, PJSIP transports ...) or with another carrier's; names compared without case."""
+    problems = []
+    mine = {}
+    for item in plan:
+        driver = item["driver"]
+        have = {n.lower(): n for n in existing.get(driver) or []}
+        for section in section_names(item):
+            key = (driver, section.lower())
+            if key in mine and mine[key] != item["name"]:
+                problems.append("carrier %r: section [%s] is also defined by carrier %r"
+                                % (item["name"], section, mine[key]))
+            mine[key] = item["name"]
+            if section.lower() in have:
+                problems.append("carrier %r: section [%s] already exists in the dialer's %s config (as [%s]); "
+                                "rename the carrier" % (item["name"], section, driver, have[section.lower()]))
+            elif driver == "pjsip" and section.lower().startswith(transport_prefix.lower()):
+                problems.append("carrier %r: section [%s] looks like a PJSIP transport name" % (item["name"], section))
+    return problems
+
+
+def mask_secrets(text, carriers):
+    """text with every secret the carriers hold replaced by the mask (longest first)."""
+    found = set()
+    for carrier in carriers if isinstance(carriers, list) else []:
+        if not isinstance(carrier, dict):
+            continue
+        registration = carrier.get("registration")
+        if isinstance(registration, str) and registration.strip():
+            try:
+                secret = grammar.parse_registration(registration, carrier.get("protocol") if carrier.get(
+                    "protocol") in grammar.PROTOCOLS else "sip")["secret"]
+            except (grammar.RegistrationError, TypeError):
+                # Unparsable: whatever may be the secret (the span the grammar masks in messages).
+                region = grammar._mask_region(registration, "iax2" if carrier.get("protocol") == "iax2" else "sip")
+                secret = registration[region[0]:region[1]] if region else None
+            if secret:
+                found.update([secret, secret.replace(";", "\\;")])
+        options = carrier.get("options")
+        if isinstance(options, dict):
+            for key, value in options.items():
+                if isinstance(key, str) and key.lower() in fields.SECRET_OPTIONS and isinstance(value, str) and value:
+                    found.add(value)
+    for secret in sorted(found, key=len, reverse=True):
+        text = text.replace(secret, grammar.MASK)
+    return text
+
+
 def verify_targets(plan):
     """What the verify module needs per carrier, without any secret."""
     out = []
@@ -161,7 +258,7 @@ def verify_targets(plan):
             "registers": item["registers"],
             "username": reg.get("username"),
             "domain": reg.get("domain"),
-            "qualify": bool(item.get("qualify", True)),
+            "qualify": item.get("qualify", True),  # True, False, or milliseconds
             "host": item["host"],
             "port": item["port"],
             "timeout": item["timeout"],

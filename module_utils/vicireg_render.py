@@ -12,8 +12,12 @@ import hashlib
 import re
 
 try:
+    from ansible.module_utils import vicireg_conffile as conffile
+    from ansible.module_utils import vicireg_fields as fields
     from ansible.module_utils import vicireg_grammar as grammar
 except ImportError:
+    import vicireg_conffile as conffile
+    import vicireg_fields as fields
     import vicireg_grammar as grammar
 
 __metaclass__ = type
@@ -40,7 +44,7 @@ HEADER = ("; Managed by Ansible (vicireg): carrier %s for %s. Do not edit; edit 
           "; 'carriers' and run site.yml. VICIdial's own *-vicidial.conf files are left alone.\n")
 BEGIN = re.compile(r"^; vicireg:begin (\S+)$")
 END = re.compile(r"^; vicireg:end (\S+)$")
-SECRET_KEYS = ("secret", "md5secret", "remotesecret", "password")
+SECRET_KEYS = tuple(sorted(fields.SECRET_OPTIONS))
 _SECRET_LINE = re.compile(r"^(\s*(?:%s)\s*=>?\s*).*$" % "|".join(SECRET_KEYS), re.IGNORECASE)
 _REGISTER_LINE = re.compile(r"^\s*register\s*=>?", re.IGNORECASE)
 
@@ -54,95 +58,102 @@ def _bare_host(host):
     return host[1:-1] if host.startswith("[") else host
 
 
+class Secret(str):
+    """A value that is a secret: written through the renderer's secret hook (see carrier_sections)."""
+
+    __slots__ = ()
+
+
 def _options(item, skip=()):
-    lines = []
+    out = []
     for key in sorted(item.get("options") or {}):
         if key not in skip:
-            lines.append("%s=%s" % (key, _esc(item["options"][key])))
-    return lines
+            value = fields.option_value(item["options"][key])
+            out.append((key, Secret(value) if key.lower() in fields.SECRET_OPTIONS else value))
+    return out
+
+
+def _qualify(item):
+    q = item["qualify"]
+    return q if not isinstance(q, bool) else ("yes" if q else "no")
 
 
 def _sip_peer(item):
     reg = item.get("reg") or {}
-    lines = ["[%s]" % item["name"], "type=peer", "host=%s" % item["host"], "port=%d" % item["port"]]
+    opts = [("type", "peer"), ("host", item["host"]), ("port", item["port"])]
     if reg:
-        lines.append("transport=%s" % reg["transport"])
-        lines.append("defaultuser=%s" % (reg.get("authuser") or reg["username"]))
-        lines.append("fromuser=%s" % reg["username"])
+        opts += [("transport", reg["transport"]), ("defaultuser", reg.get("authuser") or reg["username"]),
+                 ("fromuser", reg["username"])]
         if reg.get("secret"):
-            lines.append("secret=%s" % _esc(reg["secret"]))
+            opts.append(("secret", Secret(reg["secret"])))
         if reg.get("domain"):
-            lines.append("fromdomain=%s" % reg["domain"])
-    lines += ["context=%s" % item["context"], "insecure=%s" % item["insecure"],
-              "qualify=%s" % ("yes" if item["qualify"] else "no"), "dtmfmode=%s" % item["dtmfmode"],
-              "disallow=all"]
-    lines += ["allow=%s" % codec for codec in item["codecs"]]
-    return lines + _options(item)
+            opts.append(("fromdomain", reg["domain"]))
+    opts += [("context", item["context"]), ("insecure", item["insecure"]), ("qualify", _qualify(item)),
+             ("dtmfmode", item["dtmfmode"]), ("disallow", "all")]
+    opts += [("allow", codec) for codec in item["codecs"]]
+    return [(item["name"], opts + _options(item))]
 
 
 def _iax_peer(item):
     reg = item.get("reg") or {}
-    lines = ["[%s]" % item["name"], "type=friend", "host=%s" % item["host"], "port=%d" % item["port"]]
+    opts = [("type", "friend"), ("host", item["host"]), ("port", item["port"])]
     secret = reg.get("secret") or ""
     if reg:
-        lines.append("username=%s" % reg["username"])
+        opts.append(("username", reg["username"]))
     if secret.startswith("["):
-        lines += ["auth=rsa", "outkey=%s" % secret[1:-1]]
+        opts += [("auth", "rsa"), ("outkey", secret[1:-1])]
     elif secret:
-        lines.append("secret=%s" % _esc(secret))
-    lines += ["context=%s" % item["context"], "qualify=%s" % ("yes" if item["qualify"] else "no"),
-              "requirecalltoken=no", "disallow=all"]
-    lines += ["allow=%s" % codec for codec in item["codecs"]]
-    return lines + _options(item)
-
-
-def _section(name, options):
-    out = ["[%s]" % name]
-    for key, value in options:
-        if value is not None:
-            out.append("%s=%s" % (key, _esc(value)))
-    return out
+        opts.append(("secret", Secret(secret)))
+    opts += [("context", item["context"]), ("qualify", _qualify(item)), ("requirecalltoken", "no"),
+             ("disallow", "all")]
+    opts += [("allow", codec) for codec in item["codecs"]]
+    return [(item["name"], opts + _options(item))]
 
 
 def _pjsip(item, transport_prefix, initial_delay=None):
     reg = item.get("reg") or {}
     name = item["name"]
-    transport = transport_prefix + (reg.get("transport") or item.get("transport") or "udp")
-    lines = []
+    transport = transport_prefix + (reg.get("transport") or "udp")
+    out = []
     sections = item.get("pjsip")
     if sections:
         r = sections["registration"]
-        lines += _section(sections["registration_name"], [
+        out.append((sections["registration_name"], [(k, v) for k, v in [
             ("type", "registration"), ("transport", r["transport"].replace("transport-", transport_prefix, 1)),
             ("outbound_auth", r.get("outbound_auth")), ("server_uri", r["server_uri"]),
             ("client_uri", r["client_uri"]), ("contact_user", r["contact_user"]),
             ("expiration", r.get("expiration")), ("retry_interval", 20), ("forbidden_retry_interval", 30),
             ("fatal_retry_interval", 30), ("max_retries", 10000), ("auth_rejection_permanent", "no"),
-            ("max_random_initial_delay", initial_delay), ("line", "yes"), ("endpoint", name)])
+            ("max_random_initial_delay", initial_delay), ("line", "yes"), ("endpoint", name)] if v is not None]))
         if sections.get("auth"):
             a = sections["auth"]
-            lines += [""] + _section(sections["auth_name"], [
-                ("type", "auth"), ("auth_type", "userpass"), ("username", a["username"]),
-                ("password", a["password"])])
-        lines.append("")
+            out.append((sections["auth_name"], [("type", "auth"), ("auth_type", "userpass"),
+                                                ("username", a["username"]), ("password", Secret(a["password"]))]))
     host = item["host"]
-    lines += _section(name, [
-        ("type", "endpoint"), ("transport", transport), ("context", item["context"]),
-        ("disallow", "all"), ("allow", ",".join(item["codecs"])),
-        ("outbound_auth", sections["auth_name"] if sections and sections.get("auth") else None),
-        ("aors", name), ("from_user", reg.get("username")), ("from_domain", reg.get("domain")),
-        ("direct_media", "no"), ("dtmf_mode", "rfc4733" if item["dtmfmode"] == "rfc2833" else item["dtmfmode"]),
-    ]) + _options(item)
-    lines += [""] + _section(name, [
-        ("type", "aor"), ("contact", "sip:%s:%d" % (host, item["port"])),
-        ("qualify_frequency", 30 if item["qualify"] else 0)])
-    lines += [""] + _section(name + "-identify", [
-        ("type", "identify"), ("endpoint", name), ("match", _bare_host(host))])
-    return lines
+    dtmf = "rfc4733" if item["dtmfmode"] == "rfc2833" else item["dtmfmode"]
+    endpoint = [("type", "endpoint"), ("transport", transport), ("context", item["context"]),
+                ("disallow", "all"), ("allow", ",".join(item["codecs"]))]
+    if sections and sections.get("auth"):
+        endpoint.append(("outbound_auth", sections["auth_name"]))
+    endpoint.append(("aors", name))
+    if reg.get("username"):
+        endpoint.append(("from_user", reg["username"]))
+    if reg.get("domain"):
+        endpoint.append(("from_domain", reg["domain"]))
+    endpoint += [("direct_media", "no"), ("dtmf_mode", dtmf)]
+    out.append((name, endpoint + _options(item)))
+    out.append((name, [("type", "aor"), ("contact", "sip:%s:%d" % (host, item["port"])),
+                       ("qualify_frequency", 30 if item["qualify"] is not False else 0)]))
+    sources = [_bare_host(host)] + [m for m in item.get("match") or [] if m != _bare_host(host)]
+    out.append((name + "-identify", [("type", "identify"), ("endpoint", name), ("match", ",".join(sources))]))
+    return out
 
 
-def carrier_blocks(plan, drivers=("sip", "pjsip", "iax2"), transport_prefix="transport-", initial_delay=None):
-    """{file: {carrier: block text}} for the drivers present on the host (files always listed)."""
+def carrier_sections(plan, drivers=("sip", "pjsip", "iax2"), transport_prefix="transport-", initial_delay=None):
+    """{file: {carrier: [(section or None, [(key, value)])]}} for the drivers present on the host.
+
+    A section of None holds lines read in the including file's [general] (register lines).
+    """
     out = {}
     for filename, driver in FILES.items():
         if driver in drivers:
@@ -153,17 +164,102 @@ def carrier_blocks(plan, drivers=("sip", "pjsip", "iax2"), transport_prefix="tra
             raise grammar.RegistrationError("carrier %r needs the %s driver, which is not loaded on this "
                                             "Asterisk" % (item["name"], driver))
         name = item["name"]
-        if driver == "sip":
+        if driver in ("sip", "iax2"):
+            prefix = "vicireg-sip-" if driver == "sip" else "vicireg-iax-"
             if item.get("line"):
-                out["vicireg-sip-register.conf"][name] = item["line"]
-            out["vicireg-sip-peers.conf"][name] = "\n".join(_sip_peer(item))
-        elif driver == "iax2":
-            if item.get("line"):
-                out["vicireg-iax-register.conf"][name] = item["line"]
-            out["vicireg-iax-peers.conf"][name] = "\n".join(_iax_peer(item))
+                value = item["line"].split("=>", 1)[1].strip().replace("\\;", ";")
+                out[prefix + "register.conf"][name] = [(None, [("register", RegisterValue(value, driver))])]
+            out[prefix + "peers.conf"][name] = (_sip_peer if driver == "sip" else _iax_peer)(item)
         else:
-            out["vicireg-pjsip.conf"][name] = "\n".join(_pjsip(item, transport_prefix, initial_delay))
+            out["vicireg-pjsip.conf"][name] = _pjsip(item, transport_prefix, initial_delay)
     return out
+
+
+class RegisterValue(str):
+    """A register line's value (it holds the secret: the secret hook masks that part only)."""
+
+    __slots__ = ("driver",)
+
+    def __new__(cls, value, driver):
+        self = str.__new__(cls, value)
+        self.driver = driver
+        return self
+
+
+def format_sections(sections, secret=None):
+    """Text for [(section, [(key, value)])]; secret(value, written) -> what to write for a secret."""
+    lines = []
+    for name, options in sections:
+        if name is not None:
+            if lines:
+                lines.append("")
+            lines.append("[%s]" % name)
+        for key, value in options:
+            written = _esc(value)
+            if secret is not None and isinstance(value, RegisterValue):
+                span = grammar._parse(written, "iax2" if value.driver == "iax2" else "sip")[1]
+                if span:
+                    written = written[:span[0]] + secret(written[span[0]:span[1]]) + written[span[1]:]
+            elif secret is not None and isinstance(value, Secret):
+                written = secret(written)
+            # 'key=>x' is read as key 'key', value 'x' (the '>' makes '=>'): keep a '>' value apart.
+            sep = " => " if key == "register" else (" = " if written.startswith(">") else "=")
+            lines.append("%s%s%s" % (key, sep, written))
+    return "\n".join(lines)
+
+
+def carrier_blocks(plan, drivers=("sip", "pjsip", "iax2"), transport_prefix="transport-", initial_delay=None):
+    """{file: {carrier: block text}} for the drivers present on the host (files always listed)."""
+    return {f: {c: format_sections(secs) for c, secs in by_carrier.items()}
+            for f, by_carrier in carrier_sections(plan, drivers, transport_prefix, initial_delay).items()}
+
+
+def expected_structure(by_carrier):
+    """What a file of these carriers must read back as (vicireg_conffile.structure), in file order."""
+    out = []
+    for name in sorted(by_carrier):
+        for section, options in by_carrier[name]:
+            opts = [(k, str(v)) for k, v in options]
+            if section is None and out and out[-1][0] is None:
+                out[-1][1].extend(opts)
+            else:
+                out.append((section, opts))
+    return out
+
+
+def render_files(plan, drivers=("sip", "pjsip", "iax2"), transport_prefix="transport-", initial_delay=None):
+    """Every file's text, proven to read back as exactly the intended sections and keys.
+
+    Returns {'files': {name: text}, 'templates': {name: text with each secret replaced by a token},
+    'secrets': {token: secret as written}, 'digests': {name: {carrier: sha256 of its block}}}.
+    Raises RegistrationError naming the file when a text would be read otherwise (never its content).
+    """
+    sections = carrier_sections(plan, drivers, transport_prefix, initial_delay)
+    secrets = {}
+
+    def token(written):
+        key = "@@vicireg-secret-%d@@" % (len(secrets) + 1)
+        secrets[key] = written
+        return key
+
+    files, templates, digests = {}, {}, {}
+    for filename, by_carrier in sections.items():
+        blocks = {c: format_sections(s) for c, s in by_carrier.items()}
+        files[filename] = text = render_file(filename, blocks)
+        problem = conffile.mismatch(text, expected_structure(by_carrier))
+        if problem:
+            raise grammar.RegistrationError("%s would not be read as rendered (%s): nothing was written"
+                                            % (filename, problem))
+        templates[filename] = render_file(filename, {c: format_sections(s, token) for c, s in by_carrier.items()})
+        digests[filename] = {c: digest(b) for c, b in blocks.items()}
+    return {"files": files, "templates": templates, "secrets": secrets, "digests": digests}
+
+
+def fill_template(text, secrets):
+    """The real text of a template (on the dialer): every token replaced by its secret."""
+    for key, value in secrets.items():
+        text = text.replace(key, value)
+    return text
 
 
 def render_file(filename, blocks):

@@ -1,13 +1,17 @@
 # -*- coding: utf-8 -*-
 # Copyright: the vicireg project. GNU General Public License v3.0+
-"""The run's report: rows per host and carrier, a text table, JUnit XML. Pure Python."""
+"""The run's report: rows per host and carrier, merged over a run, a text table, JUnit XML. Pure Python."""
 from __future__ import absolute_import, division, print_function
 
-from xml.sax.saxutils import escape, quoteattr
+import json
+import os
+import tempfile
+import xml.etree.ElementTree as ET
 
 __metaclass__ = type
 
 FIELDS = ("host", "carrier", "protocol", "state", "verdict", "cause", "seconds")
+JSON_NAME, JUNIT_NAME, RUN_NAME = "registrations.json", "registrations.junit.xml", ".registrations.run"
 
 
 def report_rows(results_by_host):
@@ -21,6 +25,63 @@ def report_rows(results_by_host):
     return rows
 
 
+def load(folder, run_id):
+    """The rows this run wrote so far ([] when the report on disk is another run's, or absent)."""
+    try:
+        with open(os.path.join(folder, RUN_NAME)) as handle:
+            if handle.read().strip() != run_id:
+                return []
+        with open(os.path.join(folder, JSON_NAME)) as handle:
+            rows = json.load(handle)
+    except (IOError, OSError, ValueError):
+        return []
+    return rows if isinstance(rows, list) else []
+
+
+def merge(existing, hosts, judged, rows, pending_cause):
+    """Rows of every host: new rows for the judged hosts, this run's earlier rows for the others,
+    and a 'not reached' row for a host that has none yet."""
+    judged = set(judged)
+    by_host = {}
+    for row in existing:
+        # A 'not reached' row is rewritten with the cause known now.
+        if row.get("host") not in judged and row.get("state") != "not reached":
+            by_host.setdefault(row.get("host"), []).append(row)
+    for host in judged:
+        by_host[host] = []
+    for row in rows:
+        by_host.setdefault(row["host"], []).append({k: row.get(k) for k in FIELDS})
+    for host in judged:
+        if not by_host[host]:
+            by_host[host] = [{"host": host, "carrier": None, "protocol": None, "state": "no active carrier",
+                              "verdict": "none", "cause": None, "seconds": None}]
+    for host in hosts:
+        if not by_host.get(host):
+            by_host[host] = [{"host": host, "carrier": None, "protocol": None, "state": "not reached",
+                              "verdict": "failed", "cause": pending_cause, "seconds": None}]
+    return [row for host in sorted(by_host, key=str) for row in by_host[host]]
+
+
+def _atomic(path, text):
+    fd, tmp = tempfile.mkstemp(prefix=".vicireg-", dir=os.path.dirname(path))
+    try:
+        os.fchmod(fd, 0o644)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    finally:
+        if os.path.lexists(tmp):
+            os.remove(tmp)
+
+
+def write(folder, run_id, rows):
+    paths = [os.path.join(folder, name) for name in (JSON_NAME, JUNIT_NAME, RUN_NAME)]
+    _atomic(paths[0], json.dumps(rows, indent=2, sort_keys=True) + "\n")
+    _atomic(paths[1], report_junit(rows))
+    _atomic(paths[2], run_id + "\n")
+    return paths[:2]
+
+
 def report_table(rows):
     """A plain text table: host, carrier, protocol, state, seconds (and the cause when failed)."""
     header = ("HOST", "CARRIER", "PROTOCOL", "STATE", "SECONDS", "VERDICT / CAUSE")
@@ -30,7 +91,8 @@ def report_table(rows):
         verdict = r["verdict"] or ""
         if r["cause"]:
             verdict = "%s: %s" % (verdict, r["cause"])
-        body.append((str(r["host"]), str(r["carrier"]), str(r["protocol"]), str(r["state"]), secs, verdict))
+        body.append(tuple("-" if x is None else str(x) for x in (r["host"], r["carrier"], r["protocol"], r["state"]))
+                    + (secs, verdict))
     widths = [max(len(x[i]) for x in [header] + body) for i in range(5)]
     lines = []
     for row in [header] + body:
@@ -44,16 +106,13 @@ def report_junit(rows, suite="vicireg registrations"):
     """JUnit XML: one test case per host and carrier, failures carry the cause."""
     failures = sum(1 for r in rows if r["verdict"] == "failed")
     total = sum(float(r["seconds"] or 0) for r in rows)
-    out = ['<?xml version="1.0" encoding="UTF-8"?>',
-           '<testsuites><testsuite name=%s tests="%d" failures="%d" time="%.3f">'
-           % (quoteattr(suite), len(rows), failures, total)]
+    root = ET.Element("testsuites")
+    ts = ET.SubElement(root, "testsuite", name=suite, tests=str(len(rows)), failures=str(failures),
+                       time="%.3f" % total)
     for r in rows:
-        case = '<testcase classname=%s name=%s time="%.3f"' % (
-            quoteattr(str(r["host"])), quoteattr("%s (%s)" % (r["carrier"], r["protocol"])), float(r["seconds"] or 0))
+        case = ET.SubElement(ts, "testcase", classname=str(r["host"]), time="%.3f" % float(r["seconds"] or 0),
+                             name="%s (%s)" % ("-" if r["carrier"] is None else r["carrier"],
+                                               "-" if r["protocol"] is None else r["protocol"]))
         if r["verdict"] == "failed":
-            out.append("%s><failure message=%s>%s</failure></testcase>" % (
-                case, quoteattr(str(r["cause"])), escape("state: %s" % r["state"])))
-        else:
-            out.append("%s/>" % case)
-    out.append("</testsuite></testsuites>")
-    return "\n".join(out) + "\n"
+            ET.SubElement(case, "failure", message=str(r["cause"])).text = "state: %s" % r["state"]
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

@@ -66,7 +66,7 @@ def parse_sip_registry(output):
         state = line[70:90].strip()
         regtime = line[91:].strip()
         host, port = _split_hostport(hostport)
-        rows.append({"host": host, "port": port, "username": username,
+        rows.append({"host": host, "port": port, "hostport": hostport, "username": username,
                      "refresh": int(refresh) if refresh.isdigit() else None, "state": state,
                      "regtime": _sip_time(regtime)})
     return rows
@@ -113,17 +113,18 @@ def parse_pjsip_registrations(output):
     return rows
 
 
-def parse_sip_peer(output, address=None):
+def parse_sip_peer(output, addresses=None):
     """`sip show peer NAME` (or iax2): the Status line ('OK (1 ms)', 'UNREACHABLE', 'UNKNOWN') or None.
 
-    With address ('host:port'), None unless the peer already has that address: a reload of chan_sip
-    runs in the background, and until it is done the old peer answers with its old status.
+    With addresses (a collection of 'ip:port', the carrier's host resolved as Asterisk resolves it),
+    None unless the peer already has one of them: a reload of chan_sip runs in the background, and
+    until it is done the old peer answers with its old status.
     """
     if re.search(r"Peer \S+ not found", output):
         return None
-    if address is not None:
+    if addresses is not None:
         m = re.search(r"^\s*Addr->IP\s*:\s*(\S+)", output, re.MULTILINE)
-        if not m or m.group(1) != address:
+        if not m or m.group(1) not in addresses:
             return None
     m = re.search(r"^\s*Status\s*:\s*(.+?)\s*$", output, re.MULTILINE)
     return m.group(1) if m else None
@@ -148,18 +149,26 @@ def parse_pjsip_contacts(output, aor, uri=None):
     return states[0]
 
 
-def find_row(rows, target, width, with_domain=False):
+def find_row(rows, target, width, with_domain=False, addresses=()):
     """The registry row for a carrier: same host and port, username equal up to the column width.
 
-    chan_sip prints user@domain when the registration names a domain, cut at 12 characters.
+    chan_sip prints the host as configured in a 39-character 'host:port' column (a long name is cut)
+    and user@domain when the registration names a domain, cut at 12 characters.  chan_iax2 prints
+    the address it resolved the host to: addresses holds those ('ip:port').
     """
     user = target["username"] or ""
     if with_domain and target.get("domain"):
         user = "%s@%s" % (user, target["domain"])
     cut = user[:width]
     host = target["host"]
-    matches = [r for r in rows if r["host"] == host and (r["port"] in (None, target["port"]))
-               and r["username"] in (user, cut)]
+    wanted = ("%s:%s" % (host, target["port"]))[:39]
+
+    def same_place(r):
+        if r["host"] == host and r["port"] in (None, target["port"]):
+            return True
+        return r.get("hostport") == wanted or "%s:%s" % (r["host"], r["port"]) in addresses
+
+    matches = [r for r in rows if same_place(r) and r["username"] in (user, cut)]
     return matches[0] if len(matches) == 1 else (None if not matches else matches)
 
 

@@ -93,8 +93,46 @@ class AMI:
         self.sock.close()
 
 
+ORACLE_DIR = "/var/lib/vicireg-lab/oracle"
+# Not a lab carrier's or dialer's address, nor in 127.0.0.200-254: an oracle shares nothing with
+# the hosts the scenarios use (an Asterisk bound to a carrier's address once took its traffic).
+ORACLE_ADDRESS = "127.0.0.12"
+
+
+class OracleRoot:
+    """A throw-away overlay of a cached lab root (its own upper layer, /proc and /dev), for a test's
+    own Asterisk; `labctl.py down` unmounts it too if a test dies before its teardown."""
+
+    def __init__(self, flavor="a16", name="diff"):
+        import labctl  # lab/labctl.py: the lab's mount helpers
+
+        self.labctl = labctl
+        self.dir = os.path.join(ORACLE_DIR, name)
+        self.lower = str(labctl.ROOTS_DIR / flavor)
+        self.root = os.path.join(self.dir, "merged")
+
+    def __enter__(self):
+        from pathlib import Path
+
+        self._remove()
+        for sub in ("upper", "work", "merged"):
+            os.makedirs(os.path.join(self.dir, sub))
+        self.labctl.run(["mount", "-t", "overlay", "overlay", "-o", "lowerdir=%s,upperdir=%s,workdir=%s" % (
+            self.lower, os.path.join(self.dir, "upper"), os.path.join(self.dir, "work")), self.root])
+        self.labctl.mount_proc_dev(Path(self.root))
+        return self
+
+    def _remove(self):
+        self.labctl.kill_pids(self.labctl.processes_rooted_under([self.dir]), "oracle processes")
+        self.labctl.umount_all([self.dir], "the oracle root")
+        self.labctl.safe_rmtree(self.labctl.Path(self.dir))
+
+    def __exit__(self, *exc):
+        self._remove()
+
+
 class RootAsterisk:
-    """A second, throw-away Asterisk started inside a lab root, with its own config and sockets."""
+    """A second, throw-away Asterisk started inside a root, with its own config and sockets."""
 
     def __init__(self, root, name, files):
         self.root = root
@@ -138,3 +176,40 @@ class RootAsterisk:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+
+
+BIN = os.path.dirname(sys.executable)
+ANSIBLE_ENV = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+                   ANSIBLE_FORCE_COLOR="0")
+REPORT = os.path.join(ROOT, "reports", "registrations.json")
+
+
+def run_playbook(*args, carriers=None, playbook="site.yml", timeout=300):
+    """ansible-playbook as an operator runs it (args: --limit, --check ...), optionally with a carrier
+    list as extra vars (a temp file outside the checkout, removed whatever happens).
+
+    The result carries .seconds and .report (every row of registrations.json, or None)."""
+    import json
+    import tempfile
+
+    extra = []
+    path = None
+    if carriers is not None:
+        fd, path = tempfile.mkstemp(prefix="vicireg-test-vars-", suffix=".json")
+        with os.fdopen(fd, "w") as handle:
+            json.dump({"carriers": carriers}, handle)
+        extra = ["-e", "@" + path]
+    start = time.time()
+    try:
+        out = subprocess.run([os.path.join(BIN, "ansible-playbook"), playbook] + extra + list(args), cwd=ROOT,
+                             env=ANSIBLE_ENV, capture_output=True, text=True, timeout=timeout)
+    finally:
+        if path:
+            os.remove(path)
+    out.seconds = time.time() - start
+    try:
+        with open(REPORT) as handle:
+            out.report = json.load(handle)
+    except (OSError, ValueError):
+        out.report = None
+    return out

@@ -188,17 +188,13 @@ def _digest_ok(entry, user, secret):
 
 @pytest.fixture(scope="module")
 def asterisk_reads():
-    data = labtools.facts()
-    root = data["iax_carrier"]["root"]
-    address = data["iax_carrier"]["address"]
+    labtools.facts()  # the lab (its cached Asterisk 16 root) must be up
+    oracle = labtools.OracleRoot("a16", "diff").__enter__()
+    root, address = oracle.root, labtools.ORACLE_ADDRESS
     names = sorted({_key(s).split(":")[0] for s, _, _ in CORPUS if ".lab.test" in s or "sip_proxy" in s}
                    | {"d%d.lab.test" % i for i in range(1, 70)})
-    hosts_path = os.path.join(root, "etc/hosts")
-    with open(hosts_path) as handle:
-        saved_hosts = handle.read()
-    with open(hosts_path, "a") as handle:
-        handle.write("\n# vicireg differential test (removed afterwards)\n")
-        handle.write("".join("%s %s\n" % (SINK, n) for n in names))
+    with open(os.path.join(root, "etc/hosts"), "w") as handle:
+        handle.write("127.0.0.1 localhost\n" + "".join("%s %s\n" % (SINK, n) for n in names))
     sip_lines = "".join("register => %s\n" % s if not s.lower().startswith("register") else s + "\n"
                         for s, p, _ in CORPUS if p == "sip")
     iax_lines = "".join("register => %s\n" % s for s, p, _ in CORPUS if p == "iax2")
@@ -212,7 +208,7 @@ def asterisk_reads():
                         "write=all\n" % address,
         "sip.conf": "[general]\nbindaddr=%s\nbindport=5090\nregistertimeout=3\nregisterattempts=1\n"
                     "tcpenable=no\ntlsenable=no\n%s\n[peer]\ntype=peer\nhost=%s\n" % (address, sip_lines, SINK),
-        "iax.conf": "[general]\nbindaddr=%s\nbindport=4590\n%s" % (address, iax_lines),
+        "iax.conf": "[general]\nbindport=4590\nbindaddr=%s\n%s" % (address, iax_lines),
         "extensions.conf": "[default]\n",
         "rtp.conf": "[general]\nrtpstart=21000\nrtpend=21098\n",
     }
@@ -236,8 +232,7 @@ def asterisk_reads():
     finally:
         instance.stop()
         listener.close()
-        with open(hosts_path, "w") as handle:
-            handle.write(saved_hosts)
+        oracle.__exit__()
     outcomes = []
     result = {"sip_rows": sip_rows, "iax_rows": iax_rows, "wire": dict(listener.seen), "log": log,
               "outcomes": outcomes}

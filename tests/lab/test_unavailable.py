@@ -7,8 +7,6 @@ import time
 
 import labtools
 
-BIN = os.path.dirname(sys.executable)
-ENV = dict(os.environ, ANSIBLE_CONFIG=os.path.join(labtools.ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1")
 
 
 def rx(d, command):
@@ -17,8 +15,7 @@ def rx(d, command):
 
 
 def site(d):
-    return subprocess.run([os.path.join(BIN, "ansible-playbook"), "site.yml", "--limit", "%s,localhost" % d["name"]],
-                          cwd=labtools.ROOT, env=ENV, capture_output=True, text=True, timeout=300)
+    return labtools.run_playbook("--limit", d["name"])
 
 
 def lab_up():

@@ -74,22 +74,34 @@ def test_validator_cli_reuses_the_grammar_and_masks():
 
 
 def test_report_action_writes_json_and_junit(tmp_path):
+    """One run: a start call lists every dialer as not reached, a later call puts d1's verdicts in;
+    d2 (never judged: unreachable) keeps a failed 'not reached' row; JUnit counts it."""
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    (out_dir / "registrations.json").write_text('[{"host": "stale", "carrier": "old"}]')
     play = tmp_path / "report.yml"
     play.write_text("""
 - hosts: localhost
   gather_facts: false
   tasks:
     - vicireg_report:
+        hosts: [d1, d2]
+        dir: "%s/out"
+      check_mode: false
+    - vicireg_report:
+        hosts: [d1, d2]
+        judged: [d1]
         rows:
           - {host: d1, carrier: acme, protocol: sip, state: Registered, verdict: registered, cause: null, seconds: 0.4}
           - {host: d1, carrier: bad, protocol: pjsip, state: Rejected, verdict: failed, cause: "credentials refused",
              seconds: 1.2, extra: dropped}
         dir: "%s/out"
       check_mode: false
-""" % tmp_path)
+""" % (tmp_path, tmp_path))
     out = run("ansible-playbook", "-i", "localhost,", "-c", "local", "--check", str(play))
     assert out.returncode == 0, out.stdout[-2000:]
-    rows = json.loads((tmp_path / "out" / "registrations.json").read_text())
-    assert [r["carrier"] for r in rows] == ["acme", "bad"] and "extra" not in rows[1]
-    junit = (tmp_path / "out" / "registrations.junit.xml").read_text()
-    assert 'tests="2" failures="1"' in junit and 'message="credentials refused"' in junit
+    rows = json.loads((out_dir / "registrations.json").read_text())
+    assert [(r["host"], r["carrier"]) for r in rows] == [("d1", "acme"), ("d1", "bad"), ("d2", None)]
+    assert "extra" not in rows[1] and rows[2]["state"] == "not reached" and rows[2]["verdict"] == "failed"
+    junit = (out_dir / "registrations.junit.xml").read_text()
+    assert 'tests="3" failures="2"' in junit and 'message="credentials refused"' in junit

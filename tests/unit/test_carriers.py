@@ -32,15 +32,15 @@ def test_every_problem_is_reported_at_once_without_secrets():
     ]
     problems = carriers.carrier_problems(bad)
     text = "\n".join(problems)
-    assert "at most 15" in text
+    assert "must be 1-15 letters" in text
     assert "carrier 'dup'" in text and "1-65535" in text
     assert "duplicate name" in text
     assert "carrier 'noauth'" in text and "no secret" in text
     assert "carrier 'nohost'" in text and "needs 'host'" in text
-    assert "carrier 'bad name'" in text
+    assert "carrier #6: name 'bad name' must be" in text
     assert "carrier #7: 'name' is required" in text
     assert "protocol must be one of" in text
-    assert "unknown setting(s) registraton" in text
+    assert "unknown setting(s) 'registraton'" in text
     assert "s3cret" not in text
     assert len(problems) >= 9
 

@@ -1,0 +1,146 @@
+"""site.yml the ways operators really run it: one dialer or one group (--limit), the role from a
+playbook of another group, --tags, an unreachable dialer; carriers given by name; hostile fields.
+
+Each test sets up the state it needs first (a good run), so the file passes in any order and after
+`make demo` or a failed run.
+"""
+import json
+import os
+
+import pytest
+
+import labtools
+
+DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
+WRONG = "WrongSecret-Zq9"
+
+
+@pytest.fixture(scope="module")
+def lab():
+    data = labtools.facts()
+    d16 = labtools.dialer(data, 16)
+    return {"facts": data, "d16": d16, "name": d16["name"], "root": d16["root"]}
+
+
+def good(lab, **changes):
+    """The a16 dialer's lab carriers, by address, with per-carrier changes (None removes one)."""
+    acc = lab["d16"]["accounts"]
+    kam = lab["facts"]["sip_carrier"]["address"]
+    base = {
+        "labsip": {"registration": "register => %s:%s@%s:5060/%s" % (
+            acc["sip"]["username"], acc["sip"]["password"], kam, acc["sip"]["username"])},
+        "labpjsip": {"protocol": "pjsip", "registration": "%s:%s@%s:5060/%s" % (
+            acc["pjsip"]["username"], acc["pjsip"]["password"], kam, acc["pjsip"]["username"])},
+        "labipauth": {"host": kam, "port": 5060},
+    }
+    base.update(changes)
+    return [dict(v, name=k, timeout=v.get("timeout", 8)) for k, v in base.items() if v is not None]
+
+
+def wrong_secret(lab):
+    acc = lab["d16"]["accounts"]["sip"]
+    return {"registration": "%s:%s@%s:5060/%s" % (acc["username"], WRONG, lab["facts"]["sip_carrier"]["address"],
+                                                    acc["username"])}
+
+
+def rows(out, host):
+    return [r for r in out.report or [] if r["host"] == host]
+
+
+def mtimes(lab):
+    conf = os.path.join(lab["root"], "etc", "asterisk")
+    return {n: os.stat(os.path.join(conf, n)).st_mtime for n in sorted(os.listdir(conf)) if n.startswith("vicireg-")}
+
+
+def assert_red_with_cause(out, host):
+    assert out.returncode != 0, out.stdout[-3000:]
+    assert "%s: carrier labsip (sip): state Auth. Sent: credentials refused" % host in out.stdout, out.stdout[-3000:]
+    got = {r["carrier"]: r for r in rows(out, host)}
+    assert got["labsip"]["verdict"] == "failed" and got["labpjsip"]["verdict"] == "registered", got
+    assert WRONG not in out.stdout and WRONG not in out.stderr
+
+
+@pytest.mark.parametrize("limit", ["lab-a16-01", "lab_asterisk16"])
+def test_wrong_secret_limited_to_one_dialer_or_group_ends_red(lab, limit):
+    assert labtools.run_playbook("--limit", lab["name"], carriers=good(lab)).returncode == 0
+    out = labtools.run_playbook("--limit", limit, carriers=good(lab, labsip=wrong_secret(lab)))
+    assert_red_with_cause(out, lab["name"])
+    # The report is this run's: only the dialers of the run, each with its rows.
+    assert {r["host"] for r in out.report} == {lab["name"]}
+
+
+def test_role_from_a_playbook_of_another_group_ends_red(lab):
+    """An operator's own playbook (hosts: their group, not 'dialers'), the role inside it."""
+    assert labtools.run_playbook("--limit", lab["name"], carriers=good(lab)).returncode == 0
+    report = os.path.join(DATA, "reports", "registrations.json")
+    if os.path.exists(report):
+        os.remove(report)
+    out = labtools.run_playbook(carriers=good(lab, labsip=wrong_secret(lab)),
+                                playbook=os.path.join(DATA, "operator_playbook.yml"))
+    # The report goes next to the operator's playbook (the role's default report dir).
+    with open(report) as handle:
+        out.report = json.load(handle)
+    assert_red_with_cause(out, lab["name"])
+
+
+def test_a_run_with_unrelated_tags_still_judges_and_ends_red(lab):
+    """--tags that match none of the deploy: the carriers on the dialer are still judged."""
+    assert labtools.run_playbook("--limit", lab["name"], carriers=good(lab)).returncode == 0
+    # Leave a broken carrier on the dialer (no rollback), then run with an unrelated tag.
+    broken = good(lab, labsip=wrong_secret(lab))
+    assert labtools.run_playbook("--limit", lab["name"], "-e", "vicireg_carriers_rollback=false",
+                                 carriers=broken).returncode != 0
+    try:
+        out = labtools.run_playbook("--limit", lab["name"], "--tags", "operator_unrelated_tag", carriers=broken)
+        assert_red_with_cause(out, lab["name"])
+    finally:
+        assert labtools.run_playbook("--limit", lab["name"], carriers=good(lab)).returncode == 0
+
+
+def test_unreachable_dialer_gets_a_row_and_the_run_is_red(lab):
+    out = labtools.run_playbook("-i", os.path.join(labtools.ROOT, "inventories", "lab"),
+                                "-i", os.path.join(DATA, "unreachable_dialer.yml"),
+                                "--limit", "%s,lab-unreachable-99" % lab["name"], carriers=good(lab))
+    assert out.returncode != 0
+    ghost = rows(out, "lab-unreachable-99")
+    assert len(ghost) == 1 and ghost[0]["state"] == "not reached" and ghost[0]["verdict"] == "failed", ghost
+    assert {r["verdict"] for r in rows(out, lab["name"])} <= {"registered", "reachable"}
+
+
+def test_carriers_given_by_name_are_proven_on_what_asterisk_shows(lab):
+    """IP auth by host name (chan_sip shows the resolved address) and a registrar whose name is
+    longer than `sip show registry`'s host column, with user@domain cut at 12 characters."""
+    acc = lab["d16"]["accounts"]["sip"]
+    long_name = lab["facts"]["sip_carrier"]["names"][1]
+    assert len(long_name) + 5 > 39
+    named = good(lab, labipauth={"host": "lab.carrier", "port": 5060},
+                 labsip={"registration": "%s@lab.carrier:%s@%s:5060/%s" % (
+                     acc["username"], acc["password"], long_name, acc["username"])})
+    out = labtools.run_playbook("--limit", lab["name"], carriers=named)
+    assert out.returncode == 0, out.stdout[-3000:]
+    got = {r["carrier"]: r for r in rows(out, lab["name"])}
+    assert got["labipauth"]["verdict"] == "reachable" and got["labsip"]["verdict"] == "registered", got
+    assert "Rolled back" not in out.stdout
+    with open(os.path.join(lab["root"], "etc/asterisk/vicireg-sip-peers.conf")) as handle:
+        assert "host=lab.carrier" in handle.read()
+
+
+@pytest.mark.parametrize("change", [
+    {"labipauth": {"host": "127.0.0.10", "context": "trunkinbound\n[evil]\ntype=peer"}},
+    {"labipauth": {"host": "127.0.0.10", "codecs": ["ulaw", "alaw\n#exec /bin/touch /tmp/vicireg-pwned"]}},
+    {"labipauth": {"host": "127.0.0.10", "options": {"nat": "yes\n#include /etc/shadow"}}},
+    {"labipauth": {"host": "acme:SECRET-Zq9@127.0.0.10"}},
+    {"labipauth": {"host": "0.0.0.0/0"}},
+    {"general": {"host": "127.0.0.10"}},
+    {"labphone01": {"host": "127.0.0.10"}},
+])
+def test_hostile_fields_are_refused_before_anything_is_changed(lab, change):
+    assert labtools.run_playbook("--limit", lab["name"], carriers=good(lab)).returncode == 0
+    before = mtimes(lab)
+    out = labtools.run_playbook("--limit", lab["name"], carriers=good(lab, **change))
+    assert out.returncode != 0
+    assert mtimes(lab) == before
+    assert "SECRET-Zq9" not in out.stdout and "SECRET-Zq9" not in (open(labtools.REPORT).read())
+    got = rows(out, lab["name"])
+    assert got and all(r["verdict"] == "failed" for r in got), got
+    assert not os.path.exists("/tmp/vicireg-pwned")
