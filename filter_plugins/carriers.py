@@ -108,6 +108,15 @@ def vicireg_unavailable(carrier_list, cause, state="unavailable"):
     return out
 
 
+def vicireg_renewed_peers(targets, change, all_changed=False):
+    """Names of changed (or, for a rollback, all_changed: changed or removed) IP-auth chan_sip peers."""
+    names = set(change.get("changed", []))
+    if all_changed:
+        names |= set(change.get("removed", []))
+    return [t["name"] for t in targets or []
+            if t.get("driver") == "sip" and not t.get("registers") and t["name"] in names]
+
+
 def vicireg_check_mode_results(targets, change, previous):
     """Rows for a --check run: what each carrier shows now and what the run would do to it."""
     before = {p.get("name"): p.get("state") for p in previous or []}
@@ -121,6 +130,15 @@ def vicireg_check_mode_results(targets, change, previous):
     for name in change.get("removed", []):
         out.append({"name": name, "driver": None, "state": before.get(name) or "absent", "verdict": "check mode",
                     "cause": "would be removed", "seconds": None})
+    return out
+
+
+def vicireg_row_hosts(rows):
+    """The distinct hosts of report rows, in order."""
+    out = []
+    for row in rows if isinstance(rows, list) else []:
+        if isinstance(row, dict) and row.get("host") not in out:
+            out.append(row.get("host"))
     return out
 
 

@@ -84,52 +84,18 @@ import grp
 import os
 import pwd
 import re
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils import vicireg_files as files
 from ansible.module_utils import vicireg_render as render
 
 MAIN_DRIVER = {"sip.conf": "sip", "iax.conf": "iax2", "pjsip.conf": "pjsip"}
 GENERAL = re.compile(r"^\[general\]\s*(;.*)?$")
 
 
-def _read(path):
-    if not os.path.exists(path):
-        return None
-    with open(path) as handle:
-        return handle.read()
-
-
-def _write(path, text, uid, gid, mode):
-    """Replace path by text: a new file (O_EXCL, never a planted symlink) that has the final owner and
-    mode before it holds a byte, renamed over path."""
-    fd, tmp = tempfile.mkstemp(prefix=".vicireg-", dir=os.path.dirname(path))
-    try:
-        os.fchown(fd, uid, gid)
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.lexists(tmp):
-            os.remove(tmp)
-
-
-def _restore(items):
-    """Put back each backup (a file that had none is removed); returns the paths that failed."""
-    failed = []
-    for item in items:
-        try:
-            if item.get("backup_file"):
-                info = os.stat(item["backup_file"])
-                _write(item["dest"], _read(item["backup_file"]), info.st_uid, info.st_gid, info.st_mode & 0o7777)
-            elif os.path.lexists(item["dest"]):
-                os.remove(item["dest"])
-        except OSError as exc:
-            failed.append("%s (%s)" % (item["dest"], exc.strerror or exc))
-    return failed
+_read = files.read
+_write = files.write_atomic
+_restore = files.restore
 
 
 def _prune_backups(path, count, keep):

@@ -257,11 +257,6 @@ def wait(module, ast, targets):
     params = module.params
     interval = min(params["interval"], 0.25)
     start = time.time()
-    # chan_sip reconfigures a changed peer in place and keeps its last qualify result (an old "OK"
-    # for a new, dead address): qualify it anew and count no good state until that OPTIONS could
-    # have gone unanswered (chan_sip marks a peer UNREACHABLE after twice its qualify time).
-    renewed = set(t["name"] for t in targets if t["driver"] == "sip" and not t["registers"]
-                  and t["name"] in params["fresh"] and "sip" in params["reload"])
     for driver in params["reload"]:
         ast.rx(render.RELOAD[driver], driver)
     fresh = set(params["fresh"])
@@ -287,13 +282,6 @@ def wait(module, ast, targets):
                 to_send.discard(name)
                 ast.rx("pjsip send register %s-reg" % name, "pjsip")
                 judges[name].accept_after = time.time() + params["settle"]
-                continue
-            if name in renewed and state is not None:
-                renewed.discard(name)
-                ast.rx("sip qualify peer %s" % name, "sip")
-                maxms = judges[name].target.get("qualify")
-                maxms = 2000 if maxms in (True, None) or isinstance(maxms, bool) else int(maxms)
-                judges[name].accept_after = time.time() + 2 * maxms / 1000.0 + 0.3
                 continue
             if name in to_qualify and state is not None:
                 to_qualify.discard(name)

@@ -144,3 +144,21 @@ def test_hostile_fields_are_refused_before_anything_is_changed(lab, change):
     got = rows(out, lab["name"])
     assert got and all(r["verdict"] == "failed" for r in got), got
     assert not os.path.exists("/tmp/vicireg-pwned")
+
+
+def test_check_diff_masks_option_secrets_and_shows_secret_free_files(lab):
+    """--check --diff: a file that holds no secret is shown as it is (never as Ansible's no_log
+    placeholder), secret-bearing options are masked, nothing is written."""
+    assert labtools.run_playbook("--limit", lab["name"], carriers=good(lab)).returncode == 0
+    before = mtimes(lab)
+    acc = lab["d16"]["accounts"]["sip"]
+    changed = good(lab, labsip=None, labipauth={"host": "127.0.0.10", "port": 5060,
+                                                "options": {"auth": "opt:Opt-Secret-Zq9@lab.carrier"}})
+    out = labtools.run_playbook("--limit", lab["name"], "--check", "--diff", carriers=changed)
+    assert out.returncode == 0, out.stdout[-3000:]
+    assert "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER" not in out.stdout
+    # The register file loses labsip (and holds no secret afterwards): shown, masked.
+    assert "-register => %s:****@" % acc["username"] in out.stdout, out.stdout[-4000:]
+    assert "+auth=****" in out.stdout
+    assert "Opt-Secret-Zq9" not in out.stdout and acc["password"] not in out.stdout
+    assert mtimes(lab) == before
