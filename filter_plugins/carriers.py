@@ -63,6 +63,10 @@ def vicireg_verify_targets(plan):
 def vicireg_render(plan, drivers, transport_prefix="transport-", initial_delay=None):
     """{'templates', 'secrets', 'digests'} for the drivers loaded; every file proven to read back as
     exactly the carriers' sections and keys (render.render_files)."""
+    if initial_delay is not None and (isinstance(initial_delay, bool) or not isinstance(initial_delay, int)
+                                      or not 0 <= initial_delay <= 3600):
+        raise AnsibleFilterError("vicireg_carriers_pjsip_initial_delay must be null or 0-3600 seconds, got %r"
+                                 % (initial_delay,))
     try:
         out = render.render_files(plan, [d for d in drivers], transport_prefix, initial_delay)
     except grammar.RegistrationError as exc:

@@ -14,7 +14,6 @@ Controls, so that the positive tests cannot pass on faked routing:
 Fails (never skips) when the lab is not running.
 """
 import os
-import subprocess
 import sys
 import time
 import warnings
@@ -26,9 +25,6 @@ import labtools
 sys.path.insert(0, os.path.join(labtools.ROOT, "lab"))
 import call as labcall  # noqa: E402  (lab/call.py)
 
-BIN = os.path.dirname(sys.executable)
-ENV = dict(os.environ, ANSIBLE_CONFIG=os.path.join(labtools.ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-           ANSIBLE_FORCE_COLOR="0")
 UNREGISTERED = "nosuchaccount"
 
 
@@ -55,9 +51,7 @@ def ensure_registered(dialer, account):
     state = labcall.registration_state(dialer, account)
     if state[1] == "Registered":
         return "already registered (%s)" % state[0]
-    proc = subprocess.run(
-        [os.path.join(BIN, "ansible-playbook"), "site.yml", "--limit", "%s,localhost" % dialer["name"]],
-        cwd=labtools.ROOT, env=ENV, capture_output=True, text=True, timeout=900)
+    proc = labtools.run_playbook("--limit", dialer["name"], timeout=900)
     # Asterisk 22 delays a PJSIP registration added by a reload by a few seconds (lab/README.md)
     state = _wait_registered(dialer, account, 30)
     assert state[1] == "Registered", (

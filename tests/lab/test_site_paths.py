@@ -162,3 +162,62 @@ def test_check_diff_masks_option_secrets_and_shows_secret_free_files(lab):
     assert "+auth=****" in out.stdout
     assert "Opt-Secret-Zq9" not in out.stdout and acc["password"] not in out.stdout
     assert mtimes(lab) == before
+
+
+def test_a_dialer_failing_argument_validation_stops_every_dialer_before_a_change(lab):
+    """The role's argument spec refuses one dialer's setting: no other dialer is changed either."""
+    assert labtools.run_playbook("--limit", lab["name"], carriers=good(lab)).returncode == 0
+    before = mtimes(lab)
+    out = labtools.run_playbook("-i", os.path.join(labtools.ROOT, "inventories", "lab"),
+                                "-i", os.path.join(DATA, "bad_dialer_setting.yml"),
+                                carriers=good(lab, labsip=wrong_secret(lab)))
+    assert out.returncode != 0
+    assert "vicireg_carriers_poll_interval" in out.stdout, out.stdout[-3000:]
+    assert "lab-a22-02 failed before any change" in out.stdout.replace("dialer(s) ", ""), out.stdout[-3000:]
+    # The a16 dialer would have changed labsip: it was stopped before anything was written.
+    assert mtimes(lab) == before
+    assert {r["host"] for r in out.report} == {lab["name"], "lab-a22-02"}
+
+
+def _printable_secret(rng, length=14):
+    """A secret from all printable ASCII that the grammar reads back as written, whose every
+    4-character piece holds a character that is neither a letter nor a digit (so that no piece can
+    turn up in the output by chance, as timings and names would)."""
+    import string
+
+    import vicireg_grammar
+
+    chars = [c for c in string.printable if c not in string.whitespace]
+    while True:
+        secret = "".join(rng.choice(chars) for _ in range(length))
+        pieces = [secret[i:i + 4] for i in range(len(secret) - 3)]
+        if not all(any(not c.isalnum() for c in p) for p in pieces):
+            continue
+        try:
+            parsed = vicireg_grammar.parse_registration("u1:%s@127.0.0.10" % secret.replace(";", "\\;"))
+        except vicireg_grammar.RegistrationError:
+            continue
+        if parsed["secret"] == secret:
+            return secret
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_no_piece_of_a_printable_secret_in_vvv_diff_report_or_errors(lab, seed):
+    """Secrets from all printable ASCII (fixed seeds), in a registration and in a secret-bearing
+    option: a failing run with -vvv --diff shows neither them nor any 4-character piece of them."""
+    import random
+
+    rng = random.Random(seed)
+    reg_secret, opt_secret = _printable_secret(rng), _printable_secret(rng)
+    acc = lab["d16"]["accounts"]["sip"]
+    assert labtools.run_playbook("--limit", lab["name"], carriers=good(lab)).returncode == 0
+    bad = good(lab, labsip={"registration": "%s:%s@127.0.0.10:5060/%s" % (
+        acc["username"], reg_secret.replace(";", "\\;"), acc["username"])},
+        labipauth={"host": "127.0.0.10", "port": 5060, "options": {"remotesecret": opt_secret}})
+    out = labtools.run_playbook("--limit", lab["name"], "-vvv", "--diff", carriers=bad)
+    assert out.returncode != 0  # the registration's secret is wrong at the carrier
+    with open(labtools.REPORT) as handle:
+        text = out.stdout + out.stderr + handle.read()
+    for secret in (reg_secret, opt_secret):
+        leaked = [secret[i:i + 4] for i in range(len(secret) - 3) if secret[i:i + 4] in text]
+        assert not leaked, "pieces of a secret in the output: %r" % leaked
