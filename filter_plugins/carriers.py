@@ -32,9 +32,14 @@ def vicireg_carrier_problems(value):
 
 def vicireg_problem_rows(value, host):
     """Report rows for a dialer whose carriers the preflight refused (empty when all is well)."""
-    return [{"host": host, "carrier": label, "protocol": None, "state": "invalid", "verdict": "failed",
-             "cause": "refused by the preflight, nothing was changed: %s" % message, "seconds": None}
+    return [{"host": host, "carrier": label, "protocol": None, "state": "refused by the preflight",
+             "verdict": "failed", "cause": message, "seconds": None}
             for label, message in carriers.problems_by_carrier(value)]
+
+
+def vicireg_problem_text(rows):
+    """One line naming each refused carrier with its problem."""
+    return "; ".join("carrier %s: %s" % (r.get("carrier"), r.get("cause")) for r in rows or [])
 
 
 def vicireg_section_problems(plan, existing, transport_prefix="transport-"):

@@ -163,9 +163,9 @@ def host(value):
     """An IPv4/IPv6 address or a DNS name (no port, no user, no scheme): None when fine."""
     if not isinstance(value, str) or not value:
         return "host must be a non-empty string"
-    shown = _show(value) if "@" not in value else "(not shown: it holds '@')"
-    if "@" in value:
-        return "host %s holds '@': a host is an address or a DNS name, never credentials" % shown
+    if "@" in value:  # user:secret@host: not shown, it may hold a secret
+        return "host holds '@': a host is an address or a DNS name, never credentials"
+    shown = _show(value)
     bare = value[1:-1] if value.startswith("[") and value.endswith("]") else value
     try:
         address = ipaddress.ip_address(bare)
