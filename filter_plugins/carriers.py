@@ -111,7 +111,7 @@ def vicireg_unavailable(carrier_list, cause, state="unavailable"):
     deploy failed before any verdict)."""
     out = []
     for c in carrier_list if isinstance(carrier_list, list) else []:
-        if isinstance(c, dict) and carriers._truthy(c.get("active", True)):
+        if isinstance(c, dict) and carriers.is_active(c):
             out.append({"name": str(c.get("name")), "driver": str(c.get("protocol", "sip")), "state": state,
                         "verdict": "failed", "cause": str(cause), "seconds": None})
     return out

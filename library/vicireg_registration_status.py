@@ -181,7 +181,8 @@ def read_states(ast, targets):
         if peers and driver == "pjsip":
             text = ast.rx("pjsip show contacts", driver)
             for t in peers:
-                states[t["name"]] = (status.parse_pjsip_contacts(text, t["name"], "sip:%s:%s" % (t["host"], t["port"])),
+                host = "[%s]" % t["host"] if ":" in t["host"] and not t["host"].startswith("[") else t["host"]
+                states[t["name"]] = (status.parse_pjsip_contacts(text, t["name"], "sip:%s:%s" % (host, t["port"])),
                                      None)
     return states
 

@@ -45,12 +45,9 @@ RESERVED_NAMES = frozenset(["general", "authentication", "globals", "default", "
                             "astloop", "astblind", "astplay", "astloop2", "callnumberlimits"])
 
 
-def _truthy(value):
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str):
-        return value.strip().lower() in ("y", "yes", "true", "1", "on")
-    return bool(value)
+def is_active(carrier):
+    """Active=Y (the default); a value the preflight refuses counts as active, so it is not removed."""
+    return fields.active(carrier.get("active", True))[0] is not False
 
 
 def driver_of(protocol, chan_sip=True):
@@ -61,7 +58,7 @@ def driver_of(protocol, chan_sip=True):
 def problems_by_carrier(carriers, chan_sip=True):
     """[(carrier name or '#N', message)] for every problem of every carrier ([] when all is well)."""
     if not isinstance(carriers, list):
-        return [("-", "'carriers' must be a list of carrier dicts, got %s" % type(carriers).__name__)]
+        return [(None, "must be a list of carrier dicts, got %s" % type(carriers).__name__)]
     problems = []
     seen = {}
     for index, carrier in enumerate(carriers):
@@ -120,6 +117,7 @@ def _carrier_problems(carrier, chan_sip):
         ("dtmfmode", lambda v: fields.dtmfmode(v, driver)),
         ("qualify", lambda v: fields.qualify(v)[1]), ("match", lambda v: fields.match(v)[1]),
         ("fromdomain", fields.host), ("description", lambda v: fields.text(v, "description")),
+        ("active", lambda v: fields.active(v)[1]),
         ("fromuser", fields.user),
     ]
     for key, check in checks:
@@ -134,8 +132,8 @@ def _carrier_problems(carrier, chan_sip):
 
 def carrier_problems(carriers, chan_sip=True):
     """Every problem of every carrier, as a list of messages ([] when all is well)."""
-    return ["carrier %s: %s" % (label if label.startswith(("#", "-")) else repr(label), message)
-            for label, message in problems_by_carrier(carriers, chan_sip)]
+    return ["%s: %s" % ("carriers" if label is None else "carrier " + (label if label.startswith("#") else repr(label)),
+                        message) for label, message in problems_by_carrier(carriers, chan_sip)]
 
 
 def carrier_plan(carriers, chan_sip=True, default_timeout=20):
@@ -149,10 +147,11 @@ def carrier_plan(carriers, chan_sip=True, default_timeout=20):
         raise grammar.RegistrationError("; ".join(problems))
     plan = []
     for carrier in carriers:
-        if not _truthy(carrier.get("active", True)):
+        if carrier.get("active") is not None and not is_active(carrier):
             continue
         item = dict(DEFAULTS)
-        item.update(carrier)
+        # An explicit null (YAML '~') means the default, as the preflight reads it.
+        item.update((k, v) for k, v in carrier.items() if v is not None)
         item["active"] = True
         protocol = item["protocol"]
         item["driver"] = driver = driver_of(protocol, chan_sip)

@@ -40,7 +40,7 @@ OPTION_KEYS = {
     "sip": frozenset("""
         nat directmedia canreinvite directrtpsetup trustrpid sendrpid rpid_update progressinband
         promiscredir useclientcode rtptimeout rtpholdtimeout rtpkeepalive t38pt_udptl t38pt_usertpsource
-        callerid callingpres fromuser fromdomain outboundproxy auth md5secret remotesecret amaflags
+        callerid callingpres outboundproxy auth md5secret remotesecret amaflags
         accountcode language call-limit busylevel maxcallbitrate session-timers session-expires
         session-minse session-refresher qualifyfreq timert1 timerb encryption avpf force_avp icesupport
         videosupport textsupport allowsubscribe subscribecontext mohsuggest mohinterpret usereqphone
@@ -50,7 +50,7 @@ OPTION_KEYS = {
         supportpath rfc2833compensate buggymwi constantssrc keepalive dtlsenable
     """.split()),
     "pjsip": frozenset("""
-        direct_media rtp_symmetric force_rport rewrite_contact trust_id_inbound trust_id_outbound
+        rtp_symmetric force_rport rewrite_contact trust_id_inbound trust_id_outbound
         send_pai send_rpid send_diversion callerid callerid_privacy callerid_tag language 100rel
         timers timers_min_se timers_sess_expires ice_support media_encryption rtp_timeout
         rtp_timeout_hold rtp_keepalive t38_udptl t38_udptl_ec t38_udptl_maxdatagram t38_udptl_nat
@@ -72,7 +72,10 @@ SECRET_OPTIONS = frozenset(["secret", "md5secret", "remotesecret", "auth", "pass
                             "outkey", "inkeys"])
 # Plain text an option value may hold: printable ASCII without ';' (comment) or '[' (section).
 _OPTION_VALUE = re.compile(r"[\x20-\x3a\x3c-\x5a\x5c-\x7e]{1,255}")
-_TEXT_BAD = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]")
+_TEXT_BAD = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_DIGITS = re.compile(r"[0-9]+")
+ACTIVE_WORDS = {"y": True, "yes": True, "true": True, "on": True, "1": True,
+                "n": False, "no": False, "false": False, "off": False, "0": False}
 _LABEL = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
 
 
@@ -121,14 +124,23 @@ def qualify(value):
         return value, None
     if isinstance(value, str) and value.strip().lower() in QUALIFY_WORDS:
         return QUALIFY_WORDS[value.strip().lower()], None
-    if isinstance(value, str) and value.isdigit() and 1 <= int(value) <= 60000:
+    if isinstance(value, str) and _DIGITS.fullmatch(value) and 1 <= int(value) <= 60000:
         return int(value), None
     return None, ("qualify %s is not yes/no (Y/N, true/false) or a number of milliseconds (1-60000)"
                   % _show(value))
 
 
+def active(value):
+    """(True/False, problem): VICIdial's Active=Y/N, or a bool."""
+    if isinstance(value, bool):
+        return value, None
+    if isinstance(value, str) and value.strip().lower() in ACTIVE_WORDS:
+        return ACTIVE_WORDS[value.strip().lower()], None
+    return None, "active %s is not yes/no (Y/N, true/false)" % _show(value)
+
+
 def timeout(value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= TIMEOUT_MAX:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 1 <= value <= TIMEOUT_MAX:
         return "timeout must be a number of seconds from 1 to %d, got %s" % (TIMEOUT_MAX, _show(value))
     return None
 
@@ -167,6 +179,8 @@ def host(value):
         return "host holds '@': a host is an address or a DNS name, never credentials"
     shown = _show(value)
     bare = value[1:-1] if value.startswith("[") and value.endswith("]") else value
+    if "%" in bare:
+        return "host %s holds an IPv6 zone ('%%'): give the carrier's global address or a name" % _show(value)
     try:
         address = ipaddress.ip_address(bare)
     except ValueError:
@@ -194,6 +208,8 @@ def match(value):
     for item in value:
         if not isinstance(item, str):
             return None, "match entries must be strings, got %s" % type(item).__name__
+        if "%" in item:
+            return None, "match entry %s holds an IPv6 zone ('%%')" % _show(item)
         try:
             net = ipaddress.ip_network(item, strict=False)
         except ValueError:
@@ -213,7 +229,7 @@ def options(value, driver, reserved):
     allowed = OPTION_KEYS[driver]
     for key in sorted(value, key=str):
         val = value[key]
-        if not isinstance(key, str) or key.lower() not in allowed:
+        if not isinstance(key, str) or key.lower() not in allowed or key.lower() in reserved:
             if isinstance(key, str) and key.lower() in reserved:
                 problems.append("option %s is set by the toolkit itself (use the carrier's own setting)"
                                 % _show(key))

@@ -8,7 +8,9 @@ Pure Python; used by the controller filters and by the module on the dialer (red
 """
 from __future__ import absolute_import, division, print_function
 
+import binascii
 import hashlib
+import os
 import re
 
 try:
@@ -142,7 +144,8 @@ def _pjsip(item, transport_prefix, initial_delay=None):
         endpoint.append(("from_domain", reg["domain"]))
     endpoint += [("direct_media", "no"), ("dtmf_mode", dtmf)]
     out.append((name, endpoint + _options(item)))
-    out.append((name, [("type", "aor"), ("contact", "sip:%s:%d" % (host, item["port"])),
+    uri_host = "[%s]" % host if ":" in host and not host.startswith("[") else host
+    out.append((name, [("type", "aor"), ("contact", "sip:%s:%d" % (uri_host, item["port"])),
                        ("qualify_frequency", 30 if item["qualify"] is not False else 0)]))
     sources = [_bare_host(host)] + [m for m in item.get("match") or [] if m != _bare_host(host)]
     out.append((name + "-identify", [("type", "identify"), ("endpoint", name), ("match", ",".join(sources))]))
@@ -196,14 +199,15 @@ def format_sections(sections, secret=None):
             lines.append("[%s]" % name)
         for key, value in options:
             written = _esc(value)
+            # 'key=>x' is read as key 'key', value 'x' (the '>' makes '=>'): keep a '>' value apart.
+            # Decided on the real value, so the file written reads as the file checked.
+            sep = " => " if key == "register" else (" = " if written.startswith(">") else "=")
             if secret is not None and isinstance(value, RegisterValue):
                 span = grammar._parse(written, "iax2" if value.driver == "iax2" else "sip")[1]
                 if span:
                     written = written[:span[0]] + secret(written[span[0]:span[1]]) + written[span[1]:]
             elif secret is not None and isinstance(value, Secret):
                 written = secret(written)
-            # 'key=>x' is read as key 'key', value 'x' (the '>' makes '=>'): keep a '>' value apart.
-            sep = " => " if key == "register" else (" = " if written.startswith(">") else "=")
             lines.append("%s%s%s" % (key, sep, written))
     return "\n".join(lines)
 
@@ -236,9 +240,11 @@ def render_files(plan, drivers=("sip", "pjsip", "iax2"), transport_prefix="trans
     """
     sections = carrier_sections(plan, drivers, transport_prefix, initial_delay)
     secrets = {}
+    # A token no inventory value can predict (a fresh nonce per render), filled in one pass.
+    nonce = binascii.hexlify(os.urandom(6)).decode()
 
     def token(written):
-        key = "@@vicireg-secret-%d@@" % (len(secrets) + 1)
+        key = "@@vicireg-%s-%d@@" % (nonce, len(secrets) + 1)
         secrets[key] = written
         return key
 
@@ -251,15 +257,20 @@ def render_files(plan, drivers=("sip", "pjsip", "iax2"), transport_prefix="trans
             raise grammar.RegistrationError("%s would not be read as rendered (%s): nothing was written"
                                             % (filename, problem))
         templates[filename] = render_file(filename, {c: format_sections(s, token) for c, s in by_carrier.items()})
+        if fill_template(templates[filename], secrets) != text:
+            raise grammar.RegistrationError("%s: its template does not fill back to the text checked; nothing "
+                                            "was written" % filename)
         digests[filename] = {c: digest(b) for c, b in blocks.items()}
     return {"files": files, "templates": templates, "secrets": secrets, "digests": digests}
 
 
+_TOKEN = re.compile(r"@@vicireg-[0-9a-f]+-[0-9]+@@")
+
+
 def fill_template(text, secrets):
-    """The real text of a template (on the dialer): every token replaced by its secret."""
-    for key, value in secrets.items():
-        text = text.replace(key, value)
-    return text
+    """The real text of a template (on the dialer): every token replaced by its secret, in one pass
+    (a secret that looks like a token is never filled again)."""
+    return _TOKEN.sub(lambda m: secrets.get(m.group(), m.group()), text)
 
 
 def render_file(filename, blocks):

@@ -5,6 +5,7 @@ from __future__ import absolute_import, division, print_function
 
 import json
 import os
+import re
 import tempfile
 import xml.etree.ElementTree as ET
 
@@ -102,6 +103,14 @@ def report_table(rows):
     return [line.rstrip() for line in lines]
 
 
+_NOT_XML = re.compile(u"[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _xml(value):
+    """Text XML 1.0 can carry: characters it cannot (control characters) become '?'."""
+    return _NOT_XML.sub("?", str(value))
+
+
 def report_junit(rows, suite="vicireg registrations"):
     """JUnit XML: one test case per host and carrier, failures carry the cause."""
     failures = sum(1 for r in rows if r["verdict"] == "failed")
@@ -110,9 +119,9 @@ def report_junit(rows, suite="vicireg registrations"):
     ts = ET.SubElement(root, "testsuite", name=suite, tests=str(len(rows)), failures=str(failures),
                        time="%.3f" % total)
     for r in rows:
-        case = ET.SubElement(ts, "testcase", classname=str(r["host"]), time="%.3f" % float(r["seconds"] or 0),
-                             name="%s (%s)" % ("-" if r["carrier"] is None else r["carrier"],
-                                               "-" if r["protocol"] is None else r["protocol"]))
+        case = ET.SubElement(ts, "testcase", classname=_xml(r["host"]), time="%.3f" % float(r["seconds"] or 0),
+                             name=_xml("%s (%s)" % ("-" if r["carrier"] is None else r["carrier"],
+                                                    "-" if r["protocol"] is None else r["protocol"])))
         if r["verdict"] == "failed":
-            ET.SubElement(case, "failure", message=str(r["cause"])).text = "state: %s" % r["state"]
+            ET.SubElement(case, "failure", message=_xml(r["cause"])).text = _xml("state: %s" % r["state"])
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

@@ -66,6 +66,8 @@ def parse_sip_registry(output):
         state = line[70:90].strip()
         regtime = line[91:].strip()
         host, port = _split_hostport(hostport)
+        if len(hostport) >= 39:
+            port = None  # the column cut it: the digits shown may be part of a longer port
         rows.append({"host": host, "port": port, "hostport": hostport, "username": username,
                      "refresh": int(refresh) if refresh.isdigit() else None, "state": state,
                      "regtime": _sip_time(regtime)})
@@ -164,9 +166,11 @@ def find_row(rows, target, width, with_domain=False, addresses=()):
     wanted = ("%s:%s" % (host, target["port"]))[:39]
 
     def same_place(r):
+        if r.get("hostport") is not None and len(r["hostport"]) >= 39:
+            return r["hostport"] == wanted  # a cut column: only its printed prefix can be compared
         if r["host"] == host and r["port"] in (None, target["port"]):
             return True
-        return r.get("hostport") == wanted or "%s:%s" % (r["host"], r["port"]) in addresses
+        return "%s:%s" % (r["host"], r["port"]) in addresses
 
     matches = [r for r in rows if same_place(r) and r["username"] in (user, cut)]
     return matches[0] if len(matches) == 1 else (None if not matches else matches)
