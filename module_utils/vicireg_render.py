@@ -8,9 +8,7 @@ Pure Python; used by the controller filters and by the module on the dialer (red
 """
 from __future__ import absolute_import, division, print_function
 
-import binascii
 import hashlib
-import os
 import re
 
 try:
@@ -240,18 +238,22 @@ def render_files(plan, drivers=("sip", "pjsip", "iax2"), transport_prefix="trans
     """
     sections = carrier_sections(plan, drivers, transport_prefix, initial_delay)
     secrets = {}
-    # A token no inventory value can predict (a fresh nonce per render), filled in one pass.
-    nonce = binascii.hexlify(os.urandom(6)).decode()
+    files, templates, digests = {}, {}, {}
+    for filename, by_carrier in sections.items():
+        files[filename] = render_file(filename, {c: format_sections(s) for c, s in by_carrier.items()})
+    # Tokens no inventory value can predict: named after a digest of the very texts they stand in
+    # (a value holding a token would change that digest), and the same for the same input, so that
+    # a lazily templated render gives the same templates and secrets each time it is read.
+    nonce = digest("\0".join(files[f] for f in sorted(files)))[:16]
 
     def token(written):
         key = "@@vicireg-%s-%d@@" % (nonce, len(secrets) + 1)
         secrets[key] = written
         return key
 
-    files, templates, digests = {}, {}, {}
     for filename, by_carrier in sections.items():
         blocks = {c: format_sections(s) for c, s in by_carrier.items()}
-        files[filename] = text = render_file(filename, blocks)
+        text = files[filename]
         problem = conffile.mismatch(text, expected_structure(by_carrier))
         if problem:
             raise grammar.RegistrationError("%s would not be read as rendered (%s): nothing was written"

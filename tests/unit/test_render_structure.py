@@ -179,3 +179,14 @@ def test_redact_config_masks_every_secret_line_and_register_line():
     assert "nat=yes\nsecretive=1" in out and out.endswith("\n")
     assert out.count(grammar.MASK) == 10
     assert render.redact_config("[a]\nsecret=x") == "[a]\nsecret=" + grammar.MASK
+
+
+def test_the_same_plan_renders_the_same_templates_and_secrets():
+    """The role reads its (lazily templated) render twice, once for the templates and once for the
+    secrets: both reads must agree, or the tokens written are never filled."""
+    plan = carriers.carrier_plan([{"name": "acme", "registration": "u:s3cretA@sip.example"},
+                                  {"name": "pj", "protocol": "pjsip", "registration": "u:s3cretB@pj.example"}])
+    first, second = render.render_files(plan), render.render_files(plan)
+    assert first["templates"] == second["templates"] and first["secrets"] == second["secrets"]
+    mixed = {f: render.fill_template(t, second["secrets"]) for f, t in first["templates"].items()}
+    assert mixed == first["files"]
