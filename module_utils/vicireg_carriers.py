@@ -127,6 +127,9 @@ def _carrier_problems(carrier, chan_sip):
                 out.append(problem)
     if carrier.get("options") is not None:
         out += fields.options(carrier["options"], driver, RESERVED[driver])
+    if carrier.get("match") and driver != "pjsip":
+        out.append("match needs PJSIP: %s matches a carrier's calls by its host only (use protocol pjsip, or "
+                   "one carrier per source address)" % ("chan_sip" if driver == "sip" else "chan_iax2"))
     return out
 
 

@@ -28,7 +28,7 @@ BASES = {
         "description": "Acme SIP", "fromuser": "1234", "fromdomain": "sip.acme.example"}),
     "sip-ip": (True, {
         "name": "ipauth", "protocol": "sip", "registration": "", "active": "Y", "host": "10.9.8.7",
-        "port": 5060, "match": ["10.9.8.0/24"], "context": "trunkinbound", "codecs": ["ulaw"],
+        "port": 5060, "context": "trunkinbound", "codecs": ["ulaw"],
         "dtmfmode": "info", "qualify": 2000, "insecure": "invite", "options": {"directmedia": False},
         "timeout": 20, "description": "IP auth", "fromuser": "dialer", "fromdomain": "dialer.example"}),
     "sip-as-pjsip": (False, {

@@ -115,6 +115,14 @@ def test_host_refuses_an_ipv6_zone_id_holding_config_syntax(host):
     refused("host", host=host, registration="")
 
 
+@pytest.mark.parametrize("protocol", ["sip", "iax2"])
+def test_match_needs_pjsip(protocol):
+    """chan_sip and chan_iax2 match a carrier by its host only: a match list would be silently unused."""
+    refused("match needs PJSIP", protocol=protocol, host="192.0.2.1", registration="", match=["192.0.2.0/24"])
+    assert carriers.carrier_problems([{"name": "x", "protocol": "sip", "host": "192.0.2.1",
+                                       "match": ["192.0.2.0/24"]}], chan_sip=False) == []
+
+
 def test_match_refuses_an_ipv6_zone_id_holding_config_syntax():
     refused("match", protocol="pjsip", host="192.0.2.1", registration="", match=["fe80::1%x\n[e]/128"])
 
