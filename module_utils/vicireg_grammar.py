@@ -2,18 +2,20 @@
 # Copyright: the vicireg project. GNU General Public License v3.0+
 """The registration-string grammar: one module, reused by the filters, the CLI and the modules.
 
-It reads a ``register =>`` value exactly as Asterisk does and refuses what Asterisk would silently
-misread.  chan_sip (``channels/sip/config_parser.c``, ``sip_parse_register_line``) splits the value
-with ``AST_NONSTANDARD_RAW_ARGS``: at the LAST ``@``, then ``?`` (peer), ``/`` (transport, at most
-three fields), ``:`` (secret, authuser), ``~`` (expiry), ``/`` (extension), ``:`` (port), ``@``
-(domain) and ``:`` again (domain port, with the field reordering chan_sip does).  The splitter does
-not cut inside ``(...)``, ``[...]`` or ``"..."`` and skips the character after a backslash; each
-field then loses one pair of surrounding double quotes.  chan_iax2 (``iax2_register``) uses
-``strsep``: FIRST ``@``, then ``:``.  Config files end a value at an unescaped ``;`` (a comment).
+It reads a ``register =>`` value exactly as Asterisk does and refuses what Asterisk would read
+otherwise than it is written.  chan_sip (``sip_parse_register_line``) splits it with
+``__ast_app_separate_args``: at the LAST ``@``, then ``?`` (peer), ``/`` (transport, three fields),
+``:`` (secret, authuser), ``~`` (expiry), ``/`` (extension), ``:`` (port), ``@`` (domain), ``:``
+(domain port, reordered as chan_sip does).  The splitter does not cut inside ``(...)``, ``[...]``
+or ``"..."`` and skips the character after a backslash; a field then loses one pair of surrounding
+double quotes.  Each split is also done literally (brackets and backslashes ordinary, quotes only
+around a whole field, ``[IPv6]`` whole); where the two differ, the character responsible is named.
+chan_iax2 (``iax2_register``) uses ``strsep``: FIRST ``@``, then ``:``.  Config files end a value
+at an unescaped ``;`` and read ``\\;`` as ``;``; any other backslash stays (``main/config.c``).
 
 Pure Python (3.6+, it also runs on the dialers inside Ansible modules), no Ansible import: errors
-are :class:`RegistrationError` (a ``ValueError``); the Ansible filter turns them into
-``AnsibleFilterError``.  Messages never contain the secret.
+are :class:`RegistrationError` (a ``ValueError``).  Messages never contain the secret: whatever lies
+from the first ``:`` after the user to the last ``@`` is masked in them.
 """
 from __future__ import absolute_import, division, print_function
 
@@ -29,6 +31,8 @@ TRANSPORTS = ("udp", "tcp", "tls")
 MASK = "****"
 # VICIdial's registration_string column is VARCHAR(255); Asterisk copies at most 255 characters.
 MAX_LENGTH = 255
+# How much of a refused string a message repeats.
+SHOWN_MAX = 300
 SIP_FORM = "[peer?][transport://]user[@domain][:secret[:authuser]]@host[:port][/extension][~expiry]"
 IAX2_FORM = "user[:secret]@host[:port]"
 DEFAULT_PORT = {"udp": 5060, "tcp": 5060, "tls": 5061}
@@ -43,16 +47,19 @@ _SUSPECT = re.compile(r"[^\x21-\x7e]|[;\\]|=>|@@")
 _SPLIT_SPECIAL = re.compile(r'[()\[\]"\\]')
 _TRANSPORT = re.compile(r"(udp|tcp|tls):", re.IGNORECASE)
 _SCHEME = re.compile(r"sips?:", re.IGNORECASE)
-_URI_PARAM = re.compile(r"(transport|user|lr|maddr|ttl|method)=?", re.IGNORECASE)
+_URI_PARAM = re.compile(r"(transport|user|lr|maddr|ttl|method)(?=[=;]|$)", re.IGNORECASE)
 _URI_TRANSPORT = re.compile(r";transport=(udp|tcp|tls)(?=;|$)", re.IGNORECASE)
 _DIGITS = re.compile(r"[0-9]+")
 _USER = re.compile(r"[A-Za-z0-9_.!~*'&=+$,%#-]+")
+# RFC 3261 allows '/' in a user; chan_sip reads it only behind a transport prefix.
+_USER_SLASH = re.compile(r"[A-Za-z0-9_.!~*'&=+$,%#/-]+")
 _PEER = re.compile(r"[A-Za-z0-9_.+-]+")
 _EXTENSION = re.compile(r"[A-Za-z0-9_+*#.-]+")
-# A secret may hold any printable ASCII but the characters that change how Asterisk splits.
-_SECRET_BAD = re.compile(r'[()\[\]"\\]')
+_RSA_KEY = re.compile(r"\[[A-Za-z0-9_.-]+\]")
 _LABEL = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
 _IPV6 = re.compile(r"\[([0-9A-Fa-f:.]+)\]")
+# Where a field starts or ends: a quote there is Asterisk's documented quoting of the whole field.
+_SEPS = "?/:@~"
 
 _LOOKALIKES = {
     u"\u00a0": "", u"\u2007": "", u"\u202f": "", u"\u200b": "", u"\u2060": "", u"\ufeff": "",
@@ -60,6 +67,11 @@ _LOOKALIKES = {
     u"\u2010": "-", u"\u2011": "-", u"\u2012": "-", u"\u2013": "-", u"\u2014": "-", u"\u2212": "-",
     u"\uff1a": ":", u"\uff20": "@", u"\uff0f": "/", u"\uff1f": "?", u"\u2044": "/",
 }
+# For masking, look-alikes of the separators count as the separators (one character each).
+_MASK_TABLE = dict((ord(k), v) for k, v in _LOOKALIKES.items() if v in (":", "@", "/", "?"))
+_isascii = getattr(str, "isascii", lambda text: not re.search(r"[^\x00-\x7f]", text))  # 3.7+
+# Transports Asterisk knows or people write: 'user://...' may as well be a secret starting with '//'.
+_MASK_TRANSPORT = re.compile(r"[ \t]*(udp|tcp|tls|wss?|sctp)://", re.IGNORECASE)
 
 
 class RegistrationError(ValueError):
@@ -74,13 +86,22 @@ class RegistrationError(ValueError):
 class _Context:
     """The original text and where its body starts, to report columns and masked copies."""
 
-    __slots__ = ("value", "protocol", "start", "cols")
+    __slots__ = ("value", "protocol", "start", "cols", "_region", "cuts", "quoted")
 
     def __init__(self, value, protocol, start):
         self.value = value
         self.protocol = protocol
         self.start = start
         self.cols = None  # body index -> value index, when '\;' escapes shifted them
+        self._region = False
+        self.cuts = set()  # body indexes Asterisk's splits cut at
+        self.quoted = []  # (start, end, delimiter kept whole) of each quoted or [IPv6] part that mattered
+
+    @property
+    def region(self):
+        if self._region is False:
+            self._region = _mask_region(self.value, self.protocol)
+        return self._region
 
     def column(self, body_index):
         if body_index is None:
@@ -91,44 +112,82 @@ class _Context:
             return self.cols[body_index] + 1
         return self.start + body_index + 1
 
+    def show(self, text, pos, quote=True):
+        """A field's text for a message, with whatever of it lies in the secret region masked."""
+        region = self.region
+        if region is not None and text and self.column(pos) <= region[1] and \
+                self.column(pos + len(text) - 1) > region[0]:
+            out = []
+            for k, ch in enumerate(text):
+                if region[0] <= self.column(pos + k) - 1 < region[1]:
+                    if not out or out[-1] is not MASK:
+                        out.append(MASK)
+                else:
+                    out.append(ch)
+            text = "".join(out)
+        return repr(text) if quote else text
+
     def fail(self, what, body_index=None, suggestion=None, column=None):
         col = column if column is not None else self.column(body_index)
         where = ", column %d" % col if col else ""
         form = IAX2_FORM if self.protocol == "iax2" else SIP_FORM
-        region = _mask_region(self.value, self.protocol, self.start)
-        text = "%r%s: %s; expected %s" % (_apply_mask(self.value, region), where, what, form)
+        region = self.region
+        shown = _apply_mask(self.value, region)
+        if len(shown) > SHOWN_MAX:  # a 1 MB paste gives a short message, not a 1 MB one
+            shown = shown[:SHOWN_MAX] + "...(%d characters)" % len(self.value)
+        text = "%r%s: %s; expected %s" % (shown, where, what, form)
         masked_suggestion = None
+        if suggestion is not None and len(suggestion) > MAX_LENGTH:
+            suggestion = None  # it would be refused for its length: no use suggesting it
         if suggestion is not None:
-            masked_suggestion = mask_text(suggestion, self.protocol)
-            text += "; did you mean %r?" % masked_suggestion
-        # Last guard: no run of the masked region may survive into a message.
-        if region is not None and region[1] - region[0] >= 3:
-            secret = self.value[region[0]:region[1]]
-            if secret in text:
-                text = text.replace(secret, MASK)
+            fixed = _mask_region(suggestion, self.protocol)
+            masked_suggestion = _apply_mask(suggestion, fixed)
+            # A fix that changed the secret's text may have moved a separator: then check the copy.
+            if region and (fixed is None or suggestion[fixed[0]:fixed[1]] != self.value[region[0]:region[1]]) \
+                    and _leaks(self.value, region, masked_suggestion):
+                masked_suggestion = None
+            else:
+                text += "; did you mean %r?" % masked_suggestion
         raise RegistrationError(text, col, masked_suggestion)
 
 
-def _mask_region(text, protocol, begin=None):
-    """Span (start, end) of text that may hold the secret, for masking a string that may not parse.
+def _leaks(value, region, text):
+    """Whether text holds 4 characters of the secret region that occur nowhere else in value."""
+    secret = value[region[0]:region[1]] if region else ""
+    rest = None
+    for k in range(len(secret) - 3):
+        if secret[k:k + 4] in text:
+            rest = rest or value[:region[0]] + "\n" + value[region[1]:]
+            if secret[k:k + 4] not in rest:
+                return True
+    return False
 
-    Conservative: from the first ':' of the user part (not a transport's '://', not a pasted
-    'sip:' scheme when another ':' follows) to the '@' before the host; to the end without '@'.
+
+def _mask_region(text, protocol="sip", begin=None):
+    """Span (start, end) of text that may hold the secret, for any text, valid or not.
+
+    From the first ':' after the user part to the LAST '@' (to the end without one), for sip and
+    iax2 alike.  The user part starts after 'register =>', a 'peer?' (a '?' with no ':' before it),
+    a transport ('tcp://', 'ws://'...) and a pasted 'sip:' scheme (when another ':' follows).
     """
+    if not _isascii(text):
+        text = text.translate(_MASK_TABLE)
     if begin is None:
-        m = _PREFIX.match(text)
+        m = _PREFIX.match(text) if text[:1] in "rR \t\n\r\x0b\x0c" else None
         begin = m.end() if m else 0
-    at = text.find("@", begin) if protocol == "iax2" else text.rfind("@")
-    end = at if at >= begin else len(text)
-    q = text.find("?", begin, end)
-    if q >= 0 and protocol != "iax2":
+    q = text.find("?", begin)
+    if q >= 0 and text.find(":", begin, q) < 0:
         begin = q + 1
-    t = text.find("://", begin, end)
-    if t >= 0:
-        begin = t + 3
-    s = _SCHEME.match(text, begin)
-    if s and text.find(":", s.end(), end) >= 0:
-        begin = s.end()
+    if text.find("://", begin) >= 0:
+        m = _MASK_TRANSPORT.match(text, begin)
+        if m:
+            begin = m.end()
+    at = text.rfind("@")
+    end = at if at >= begin else len(text)
+    if text[begin:begin + 3].lower() == "sip":
+        s = _SCHEME.match(text, begin)
+        if s and text.find(":", s.end(), end) >= 0:
+            begin = s.end()
     colon = text.find(":", begin, end)
     if colon < 0:
         return None
@@ -137,13 +196,15 @@ def _mask_region(text, protocol, begin=None):
 
 def mask_text(text, protocol="sip"):
     """The text with whatever may be the secret replaced by ****, for any input, valid or not."""
+    if not isinstance(text, str):
+        raise RegistrationError("a registration string must be a string, got %s" % type(text).__name__)
     return _apply_mask(text, _mask_region(text, protocol))
 
 
-def _apply_mask(text, region):
+def _apply_mask(text, region, mask=MASK):
     if region is None or region[0] == region[1]:
         return text
-    return text[:region[0]] + MASK + text[region[1]:]
+    return text[:region[0]] + mask + text[region[1]:]
 
 
 def _describe(ch):
@@ -194,27 +255,24 @@ def _strip_prefix(ctx, value):
 
 
 def _unescape(ctx, body):
-    """Apply the config file's comment rule: '\\;' is a literal ';', a bare ';' ends the value."""
+    """The config reader: a ';' ends the value unless written '\\;', which becomes ';'.
+
+    Any other backslash stays in the value; what it does to the split is judged there.
+    """
     i = body.find(";")
     while i >= 0:
         if i == 0 or body[i - 1] != "\\":
             _fail_semicolon(ctx, body, i)
         i = body.find(";", i + 1)
-    j = body.find("\\")
-    while j >= 0:
-        if body[j + 1:j + 2] != ";":
-            ctx.fail("a backslash that does not escape ';': Asterisk keeps it in the value and it "
-                     "changes how the line is split", j)
-        j = body.find("\\", j + 2)
+    if "\\;" not in body:
+        return body
     cols = []
     out = []
-    k = 0
-    while k < len(body):
-        if body[k] == "\\":
-            k += 1
+    for k, ch in enumerate(body):
+        if ch == "\\" and body[k + 1:k + 2] == ";":
+            continue
         cols.append(ctx.start + k)
-        out.append(body[k])
-        k += 1
+        out.append(ch)
     ctx.cols = cols
     return "".join(out)
 
@@ -222,7 +280,8 @@ def _unescape(ctx, body):
 def _fail_semicolon(ctx, body, i):
     at = body.rfind("@")
     tail = body[i + 1:]
-    if i > at >= 0 or _URI_PARAM.match(tail):
+    param = _URI_PARAM.match(tail)
+    if i > at >= 0 or param:
         m = _URI_TRANSPORT.search(body)
         suggestion = None
         if m and ctx.protocol != "iax2":
@@ -231,9 +290,10 @@ def _fail_semicolon(ctx, body, i):
                 suggestion = "register => %s://%s" % (m.group(1).lower(), _drop_transport(stripped))
         elif ";" not in body[:i]:
             suggestion = "register => " + body[:i]
+        name = param.group(1) if param else tail.split(";")[0].split("=")[0]
         ctx.fail("URI parameters (';%s') are not part of a register line: ';' starts a comment and "
                  "Asterisk ignores the rest; give the transport as 'tcp://' or 'tls://' in front"
-                 % tail.split(";")[0].split("=")[0], i, suggestion=suggestion)
+                 % ctx.show(name, i + 1, quote=False), i, suggestion=suggestion)
     ctx.fail("an unescaped ';' starts a comment: Asterisk reads the line only up to here; "
              "write a ';' that belongs to the secret as '\\;'", i,
              suggestion="register => " + body.replace(";", "\\;"))
@@ -246,8 +306,98 @@ def _drop_transport(body):
     return body
 
 
-def _separate(text, delim, maxargs):
-    """__ast_app_separate_args(text, delim, remove_chars=0, ..., maxargs) as (start, end) spans."""
+# --- Asterisk's splitter, and the literal reading it is checked against -------------------------
+
+def _scan(text, delim, maxargs, stop=None):
+    """Asterisk's split: where __ast_app_separate_args(text, delim, remove_chars=0, ..., maxargs)
+    cuts, and the index of a backslash that ends text (the scan then runs past the field's end) or
+    None.  With stop: the index of the '\\', '"', '(' or '[' that keeps it from cutting there."""
+    cuts, paren, bracket, quote = [], [], [], None
+    n = len(text)
+    scan = 0
+    while scan < n:
+        if scan == stop:
+            held = [quote] if quote is not None else paren[-1:] + bracket[-1:]
+            return max(held) if held else None
+        c = text[scan]
+        if c == "\\":
+            if scan + 1 == stop:
+                return scan
+            scan += 2  # the character after it is skipped
+            if scan > n:
+                return cuts, n - 1
+            continue
+        if c == "(":
+            paren.append(scan)
+        elif c == ")" and paren:
+            paren.pop()
+        elif c == "[":
+            bracket.append(scan)
+        elif c == "]" and bracket:
+            bracket.pop()
+        elif c == '"':
+            quote = scan if quote is None else None
+        elif c == delim and not (paren or bracket or quote is not None):
+            cuts.append(scan)
+            if len(cuts) == maxargs - 1:
+                break
+        scan += 1
+    return None if stop is not None else (cuts, None)
+
+
+def _scan_literal(text, delim, maxargs):
+    """Where the same split cuts as the string is written: '(' ')' '[' ']' '\\' are ordinary, a
+    '"..."' quotes a field, a bracketed IPv6 address after '@' stays whole.  Also returns the
+    (start, end, delimiter index) of each such part that kept a delimiter from being cut: the
+    parser checks at the end that each is a whole field."""
+    cuts, kept = [], []
+    n = len(text)
+    scan = 0
+    while scan < n:
+        c = text[scan]
+        end = None
+        if c == '"' and (scan == 0 or text[scan - 1] in _SEPS):
+            end = text.find('"', scan + 1)
+            while end >= 0 and not (end + 1 == n or text[end + 1] in _SEPS):
+                end = text.find('"', end + 1)
+        elif c == "[" and (scan == 0 or text[scan - 1] == "@"):
+            m = _IPV6.match(text, scan)
+            end = m.end() - 1 if m else None
+        elif c == delim:
+            cuts.append(scan)
+            if len(cuts) == maxargs - 1:
+                break
+        if end is not None and end >= 0:
+            inner = text.find(delim, scan, end)
+            if inner >= 0:
+                kept.append((scan, end, inner))
+            scan = end
+        scan += 1
+    return cuts, kept
+
+
+def _fail_misread(ctx, base, text, delim, maxargs, cuts, literal):
+    """Name the character that makes Asterisk cut, or not cut, where the literal reading differs."""
+    p = min(set(cuts) ^ set(literal))
+    at = "the %r at column %d" % (delim, ctx.column(base + p))
+    who = _scan(text, delim, maxargs, stop=p)
+    if who is None:  # Asterisk cuts where the string, as written, does not
+        who = max([k for k in range(p) if text[k] in '()[]"\\'] or [p])
+        why = "ends a quoted or bracketed part early for Asterisk's splitter, so it splits at " + at
+    elif text[who] == "\\":
+        why = "makes Asterisk's splitter skip %s instead of splitting there" % at
+    elif text[who] == '"':
+        why = "starts a quoted part for Asterisk's splitter (quotes work only around a whole field), " \
+              "so it does not split at " + at
+    else:
+        why = "keeps Asterisk's splitter from splitting inside '%s...%s', so not at %s" % (
+            text[who], ")" if text[who] == "(" else "]", at)
+    ctx.fail("a '%s' at column %d %s; Asterisk would read the fields otherwise than written"
+             % (text[who], ctx.column(base + who), why), base + who)
+
+
+def _separate(ctx, base, text, delim, maxargs):
+    """(start, end) spans of Asterisk's split of text (at body index base); refuses a misread."""
     if not text:
         return []
     if _SPLIT_SPECIAL.search(text) is None:
@@ -256,43 +406,23 @@ def _separate(text, delim, maxargs):
         for part in text.split(delim, maxargs - 1):
             spans.append((pos, pos + len(part)))
             pos += len(part) + 1
+            ctx.cuts.add(base + pos - 1)
         return spans
+    cuts, trailing = _scan(text, delim, maxargs)
+    if trailing is not None:
+        ctx.fail("a '\\' at the end of a field: Asterisk's splitter skips the character after it and "
+                 "reads on past the field's end", base + trailing)
+    literal, kept = _scan_literal(text, delim, maxargs)
+    if cuts != literal:
+        _fail_misread(ctx, base, text, delim, maxargs, cuts, literal)
+    ctx.cuts.update(base + c for c in cuts)
+    ctx.quoted += [(base + a, base + b, base + k) for a, b, k in kept]
     spans = []
-    n = len(text)
-    scan = 0
-    paren = bracket = quote = 0
-    wasdelim = -1
-    while scan < n and len(spans) < maxargs - 1:
-        begin = scan
-        closed = False
-        while scan < n:
-            c = text[scan]
-            if c == "(":
-                paren += 1
-            elif c == ")":
-                if paren:
-                    paren -= 1
-            elif c == "[":
-                bracket += 1
-            elif c == "]":
-                if bracket:
-                    bracket -= 1
-            elif c == '"' and delim != '"':
-                quote ^= 1
-            elif c == "\\":
-                scan += 1
-            elif c == delim and not paren and not quote and not bracket:
-                wasdelim = scan
-                spans.append((begin, scan))
-                scan += 1
-                closed = True
-                break
-            scan += 1
-        if not closed:
-            spans.append((begin, min(scan, n)))
-            return spans
-    if scan < n or (scan > 0 and scan - 1 == wasdelim):
-        spans.append((scan, n))
+    start = 0
+    for c in cuts:
+        spans.append((start, c))
+        start = c + 1
+    spans.append((start, len(text)))
     return spans
 
 
@@ -306,19 +436,22 @@ class _Field:
         self.pos = pos
 
 
-def _fields(base, text, delim, count):
+def _fields(ctx, base, text, delim, count):
     """Asterisk's split of text into at most count fields (None for the missing ones)."""
-    out = [_Field(text[a:b], base + a) for a, b in _separate(text, delim, count)]
+    out = [_Field(text[a:b], base + a) for a, b in _separate(ctx, base, text, delim, count)]
     return out + [None] * (count - len(out))
 
 
-def _stripq(field):
+def _stripq(ctx, field, what):
     """ast_strip_quoted(field, '"', '"'): one pair of surrounding double quotes goes."""
     if field is None:
         return None
     t = field.text
-    if len(t) >= 1 and t[0] == '"' and t[-1] == '"':
-        return _Field(t[1:-1], field.pos + (1 if len(t) > 1 else 0))
+    if t[:1] == '"' and t[-1:] == '"':
+        if len(t) == 1:
+            ctx.fail("a lone '\"' as the %s: Asterisk strips it like a pair of quotes and reads "
+                     "nothing" % what, field.pos)
+        return _Field(t[1:-1], field.pos + 1)
     return field
 
 
@@ -327,13 +460,16 @@ def _check_port(ctx, field, what, default_note):
     if t == "":
         ctx.fail("an empty %s after ':' (Asterisk silently uses %s)" % (what, default_note), field.pos)
     if ":" in t:
+        k = t.index(":")
         ctx.fail("a second port ':%s' after the %s (Asterisk reads only the first)"
-                 % (t.split(":", 1)[1], what), field.pos + t.index(":"))
+                 % (ctx.show(t[k + 1:], field.pos + k + 1, quote=False), what), field.pos + k)
     if not _DIGITS.fullmatch(t):
-        ctx.fail("%s %r is not a number (Asterisk silently uses %s)" % (what, t, default_note), field.pos)
+        ctx.fail("%s %s is not a number (Asterisk silently uses %s)" % (what, ctx.show(t, field.pos),
+                                                                         default_note), field.pos)
     port = int(t)
     if not 1 <= port <= 65535:
-        ctx.fail("%s %s is not in 1-65535 (Asterisk silently uses %s)" % (what, t, default_note), field.pos)
+        ctx.fail("%s %s is not in 1-65535 (Asterisk silently uses %s)" % (
+            what, ctx.show(t, field.pos, quote=False), default_note), field.pos)
     return port
 
 
@@ -342,7 +478,8 @@ def _check_expiry(ctx, field):
     if t == "":
         ctx.fail("an empty expiry after '~' (Asterisk reads it as 0)", field.pos)
     if not _DIGITS.fullmatch(t):
-        ctx.fail("expiry %r is not a number of seconds (Asterisk reads it as 0)" % t, field.pos)
+        ctx.fail("expiry %s is not a number of seconds (Asterisk reads it as 0)" % ctx.show(t, field.pos),
+                 field.pos)
     expiry = int(t)
     if not 1 <= expiry <= 2147483647:
         ctx.fail("expiry %s is out of range (1 to 2147483647 seconds)" % t, field.pos)
@@ -351,6 +488,7 @@ def _check_expiry(ctx, field):
 
 def _check_host(ctx, field, what, allow_ipv6=True):
     t = field.text
+    shown = ctx.show(t, field.pos)
     if t == "":
         ctx.fail("an empty %s" % what, field.pos)
     if t.startswith("["):
@@ -362,28 +500,28 @@ def _check_host(ctx, field, what, allow_ipv6=True):
         try:
             ipaddress.IPv6Address(m.group(1))
         except ValueError:
-            ctx.fail("%r is not a valid IPv6 address" % t, field.pos)
+            ctx.fail("%s is not a valid IPv6 address" % shown, field.pos)
         return t
     if _SCHEME.match(t):
-        ctx.fail("a pasted URI scheme '%s' in front of the %s" % (t.split(":")[0] + ":", what), field.pos,
-                 suggestion=None)
+        ctx.fail("a pasted URI scheme '%s' in front of the %s" % (t.split(":")[0] + ":", what), field.pos)
     if len(t) > 253:
         ctx.fail("a %s name longer than 253 characters" % what, field.pos)
     labels = t.split(".")
     if all(label.isdigit() for label in labels if label) and any(labels):
         if len(labels) != 4 or not all(labels):
-            ctx.fail("%s %r looks like an IPv4 address but does not have four numbers" % (what, t), field.pos)
+            ctx.fail("%s %s looks like an IPv4 address but does not have four numbers" % (what, shown),
+                     field.pos)
         for k, label in enumerate(labels):
             if int(label) > 255:
                 col = field.pos + sum(len(x) + 1 for x in labels[:k])
-                ctx.fail("IPv4 %s %r has a number over 255" % (what, t), col)
+                ctx.fail("IPv4 %s %s has a number over 255" % (what, shown), col)
         return t
     pos = field.pos
     for label in labels:
         if not _LABEL.fullmatch(label):
-            bad = label if label else "(empty)"
-            ctx.fail("%s %r has an invalid label %r (letters, digits, '-' and '_'; no leading or "
-                     "trailing '-', at most 63 characters)" % (what, t, bad), pos)
+            bad = ctx.show(label, pos) if label else "'(empty)'"
+            ctx.fail("%s %s has an invalid label %s (letters, digits, '-' and '_'; no leading or "
+                     "trailing '-', at most 63 characters)" % (what, shown, bad), pos)
         pos += len(label) + 1
     return t
 
@@ -394,14 +532,6 @@ def _check_chars(ctx, field, pattern, what):
         for k, ch in enumerate(field.text):
             if not pattern.fullmatch(ch):
                 ctx.fail("a character %r that is not allowed in the %s" % (ch, what), field.pos + k)
-    return field.text
-
-
-def _check_secret(ctx, field):
-    m = _SECRET_BAD.search(field.text)
-    if m:
-        ctx.fail("a %r in the secret: Asterisk's splitter treats it specially, so the secret would be "
-                 "misread" % m.group(), field.pos + m.start())
     return field.text
 
 
@@ -547,7 +677,7 @@ def _parse_sip(ctx, body, protocol):
     userpart = body[:at]
     hostpart = body[at + 1:]
     # peer?rest
-    peer_f, rest_f = _fields(0, userpart, "?", 2)
+    peer_f, rest_f = _fields(ctx, 0, userpart, "?", 2)
     if rest_f is None or rest_f.text == "":
         if rest_f is not None:
             ctx.fail("nothing after '?': the user is missing after the peer name", rest_f.pos)
@@ -555,14 +685,17 @@ def _parse_sip(ctx, body, protocol):
     elif peer_f.text == "":
         ctx.fail("an empty peer name before '?'", 0)
     # [transport:]/[blank]/user...
-    t_f, blank_f, user_part_f = _fields(rest_f.pos, rest_f.text, "/", 3)
+    t_f, blank_f, user_part_f = _fields(ctx, rest_f.pos, rest_f.text, "/", 3)
     if user_part_f is None or user_part_f.text == "":
         user_part_f, t_f = t_f, None
     if blank_f is not None and blank_f.text != "":
-        if t_f is None:
-            ctx.fail("a '/' in the user part (Asterisk refuses the line); a transport goes in front as "
-                     "'tcp://'", blank_f.pos - 1)
-        ctx.fail("a malformed transport prefix; write 'udp://', 'tcp://' or 'tls://'", t_f.pos)
+        if t_f is None and not _TRANSPORT.fullmatch(user_part_f.text):
+            ctx.fail("a '/' in the user part: Asterisk refuses the line without a transport in front; "
+                     "behind one ('udp://user/name:secret@host') it is read as part of the user name",
+                     blank_f.pos - 1, suggestion="register => " + _escape_semicolons(
+                         body[:rest_f.pos] + "udp://" + body[rest_f.pos:]))
+        ctx.fail("a malformed transport prefix; write 'udp://', 'tcp://' or 'tls://'",
+                 (t_f or user_part_f).pos)
     if blank_f is not None and t_f is None:
         ctx.fail("a stray '/' at the end of the user part", blank_f.pos - 1)
     transport = "udp"
@@ -571,27 +704,28 @@ def _parse_sip(ctx, body, protocol):
             name = t_f.text[:-1] if t_f.text.endswith(":") else t_f.text
             if not t_f.text.endswith(":") or not name:
                 ctx.fail("a malformed transport prefix; write 'udp://', 'tcp://' or 'tls://'", t_f.pos)
-            ctx.fail("transport %r is not udp, tcp or tls (Asterisk silently uses udp)" % name, t_f.pos)
+            ctx.fail("transport %s is not udp, tcp or tls (Asterisk silently uses udp)"
+                     % ctx.show(name, t_f.pos), t_f.pos)
         transport = t_f.text[:3].lower()
     if user_part_f.text == "":
         ctx.fail("an empty user", user_part_f.pos)
     scheme = _SCHEME.match(user_part_f.text)
     if scheme:
         _fail_scheme(ctx, body, user_part_f.pos, scheme.group())
-    u_f, secret_f, auth_f = _fields(user_part_f.pos, user_part_f.text, ":", 3)
-    hp_f, expiry_f = _fields(at + 1, hostpart, "~", 2)
+    u_f, secret_f, auth_f = _fields(ctx, user_part_f.pos, user_part_f.text, ":", 3)
+    hp_f, expiry_f = _fields(ctx, at + 1, hostpart, "~", 2)
     if hp_f is None:
         ctx.fail("an empty host after the last '@'", at + 1)
-    hp2_f, ext_f = _fields(hp_f.pos, hp_f.text, "/", 2)
+    hp2_f, ext_f = _fields(ctx, hp_f.pos, hp_f.text, "/", 2)
     if hp2_f is None:
         ctx.fail("an empty host after the last '@'", at + 1)
-    host_f, port_f = _fields(hp2_f.pos, hp2_f.text, ":", 2)
+    host_f, port_f = _fields(ctx, hp2_f.pos, hp2_f.text, ":", 2)
     if u_f is None:
         ctx.fail("an empty user", user_part_f.pos)
-    user_f, domain_f = _fields(u_f.pos, u_f.text, "@", 2)
+    user_f, domain_f = _fields(ctx, u_f.pos, u_f.text, "@", 2)
     domain_port_f = None
     if auth_f is not None:
-        a3 = _fields(auth_f.pos, auth_f.text, ":", 2)
+        a3 = _fields(ctx, auth_f.pos, auth_f.text, ":", 2)
         if a3[1] is not None:
             # chan_sip reorders [:domainport]:secret:authuser (see sip_parse_register_line).
             domain_port_f, secret_f, auth_f = secret_f, a3[0], a3[1]
@@ -599,16 +733,18 @@ def _parse_sip(ctx, body, protocol):
             auth_f = _Field("", auth_f.pos)
     if user_f is None or user_f.text == "":
         ctx.fail("an empty user", u_f.pos)
-    user_f = _stripq(user_f)
-    username = _check_chars(ctx, user_f, _USER, "user name")
+    user_f = _stripq(ctx, user_f, "user name")
+    if user_f.text == "":
+        ctx.fail("an empty user (only quotes)", user_f.pos)
+    username = _check_chars(ctx, user_f, _USER if t_f is None else _USER_SLASH, "user name")
     peer = None
     if peer_f is not None:
-        peer = _check_chars(ctx, _stripq(peer_f), _PEER, "peer name")
+        peer = _check_chars(ctx, _stripq(ctx, peer_f, "peer name"), _PEER, "peer name")
     domain = None
     if domain_f is not None:
         if domain_f.text == "":
             ctx.fail("an empty domain after '@'", domain_f.pos)
-        domain = _check_host(ctx, _stripq(domain_f), "domain")
+        domain = _check_host(ctx, _stripq(ctx, domain_f, "domain"), "domain")
     domain_port = None
     if domain_port_f is not None:
         domain_port = _check_port(ctx, domain_port_f, "domain port", "the default")
@@ -616,14 +752,16 @@ def _parse_sip(ctx, body, protocol):
             ctx.fail("a domain port without a domain (write user@domain:port::@host)", domain_port_f.pos)
     secret = None
     secret_at = None
+    quoted_secret = None
     if secret_f is not None:
-        secret_f = _stripq(secret_f)
+        if len(secret_f.text) > 1 and secret_f.text[0] == '"' == secret_f.text[-1]:
+            quoted_secret = secret_f
+        secret_f = _stripq(ctx, secret_f, "secret")
         secret_at = secret_f.pos
-        if secret_f.text:
-            secret = _check_secret(ctx, secret_f)
+        secret = secret_f.text or None
     authuser = None
     if auth_f is not None:
-        auth_f = _stripq(auth_f)
+        auth_f = _stripq(ctx, auth_f, "auth user")
         if ":" in auth_f.text:
             ctx.fail("too many ':' in the user part", auth_f.pos + auth_f.text.index(":"))
         if auth_f.text:
@@ -633,64 +771,80 @@ def _parse_sip(ctx, body, protocol):
     if _SCHEME.match(host_f.text) and port_f is not None:
         ctx.fail("a pasted URI scheme %r in front of the host" % (host_f.text + ":"), host_f.pos,
                  suggestion=_escape_semicolons(body[:host_f.pos] + body[port_f.pos:]))
-    host = _check_host(ctx, _stripq(host_f), "host")
+    host = _check_host(ctx, _stripq(ctx, host_f, "host"), "host")
     port = DEFAULT_PORT[transport]
     if port_f is not None:
         port = _check_port(ctx, port_f, "port", str(DEFAULT_PORT[transport]))
     extension = "s"
     if ext_f is not None:
-        ext_f = _stripq(ext_f)
+        ext_f = _stripq(ctx, ext_f, "extension")
         if ext_f.text == "":
             ctx.fail("an empty extension after '/'", ext_f.pos)
         extension = _check_chars(ctx, ext_f, _EXTENSION, "extension")
     expiry = None
     if expiry_f is not None:
-        expiry = _check_expiry(ctx, _stripq(expiry_f))
-    return {
+        expiry = _check_expiry(ctx, _stripq(ctx, expiry_f, "expiry"))
+    reg = {
         "protocol": protocol, "peer": peer, "transport": transport, "username": username,
         "domain": domain, "domain_port": domain_port, "secret": secret, "authuser": authuser,
         "host": host, "port": port, "extension": extension, "expiry": expiry,
-    }, secret_at
+    }
+    ctx.cuts.update((at, len(body)))
+    for start, end, inner in ctx.quoted:  # quotes (and [IPv6]) protect whole fields only
+        if (start and start - 1 not in ctx.cuts) or end + 1 not in ctx.cuts:
+            ctx.fail("a '%s' at column %d starts a %s part that is not a whole field: Asterisk's splitter "
+                     "does not split at the %r at column %d inside it, the string as written does" % (
+                         body[start], ctx.column(start), "quoted" if body[start] == '"' else "bracketed",
+                         body[inner], ctx.column(inner)), start)
+    if quoted_secret is not None and not _quotes_needed(body, quoted_secret, reg):
+        ctx.fail("a secret in double quotes that it does not need: Asterisk strips them, so it is "
+                 "unclear whether they belong to the secret; write it without them (to keep quotes "
+                 "at both ends of a secret, double them)", quoted_secret.pos)
+    return reg, secret_at
+
+
+def _quotes_needed(body, field, reg):
+    """Whether '"secret"' needs its quotes: written bare, Asterisk would not read it the same."""
+    bare = body[:field.pos] + field.text[1:-1] + body[field.pos + len(field.text):]
+    try:
+        return _parse(_escape_semicolons(bare), reg["protocol"], fast=False)[0] != reg
+    except RegistrationError:
+        return True
 
 
 def _parse_iax2(ctx, body):
-    for token, what in (("://", "a transport: IAX2 registrations have none"),
-                        ("~", "an expiry: IAX2 registrations have none (refresh is set in iax.conf)"),
-                        ("?", "a peer name: IAX2 registrations have none")):
-        i = body.find(token)
-        if i >= 0:
-            ctx.fail(what, i)
     at = body.find("@")
     if at < 0:
         ctx.fail("no '@host': the carrier's host is missing (Asterisk refuses the line)", len(body))
-    slash = body.find("/", at)
-    if slash >= 0:
-        ctx.fail("an extension: IAX2 registrations have none", slash)
-    if body.find("/") >= 0:
-        ctx.fail("a '/' in the user part", body.find("/"))
-    if "@" in body[at + 1:]:
-        ctx.fail("a second '@': chan_iax2 splits at the first '@', so a secret cannot contain '@'",
-                 body.index("@", at + 1))
-    if '"' in body:
-        ctx.fail("a '\"': chan_iax2 does not strip quotes, they would become part of the value",
-                 body.index('"'))
     userpart, hostpart = body[:at], body[at + 1:]
-    parts = userpart.split(":")
-    if len(parts) > 2:
+    colon = userpart.find(":")
+    user = userpart if colon < 0 else userpart[:colon]
+    if colon >= 0 and userpart[colon:colon + 3] == "://":
+        ctx.fail("a transport: IAX2 registrations have none", colon)
+    if "?" in user:
+        ctx.fail("a peer name: IAX2 registrations have none", user.index("?"))
+    # The secret is read as written ('?', '/', '~', quotes and brackets are nothing special to
+    # strsep); the host part is not.
+    for token, what in (("/", "an extension: IAX2 registrations have none"),
+                        ("~", "an expiry: IAX2 registrations have none (refresh is set in iax.conf)"),
+                        ("@", "a second '@': chan_iax2 splits at the first '@', so a secret cannot "
+                              "contain '@'")):
+        i = hostpart.find(token)
+        if i >= 0:
+            ctx.fail(what, at + 1 + i)
+    if colon >= 0 and ":" in userpart[colon + 1:]:
         ctx.fail("more than one ':' before '@': chan_iax2 silently drops everything after the second",
-                 len(parts[0]) + len(parts[1]) + 1)
-    username = parts[0]
-    if username == "":
+                 userpart.index(":", colon + 1))
+    if user == "":
         ctx.fail("an empty user", 0)
-    _check_chars(ctx, _Field(username, 0), _USER, "user name")
-    secret = parts[1] if len(parts) == 2 and parts[1] else None
-    if secret is not None:
-        if secret.startswith("[") or secret.endswith("]"):
-            if not re.fullmatch(r"\[[A-Za-z0-9_.-]+\]", secret):
-                ctx.fail("a malformed RSA key name: write [keyname]", len(username) + 1)
-        elif _SECRET_BAD.search(secret):
-            ch = _SECRET_BAD.search(secret).group()
-            ctx.fail("a %r in the secret" % ch, len(username) + 1 + secret.index(ch))
+    _check_chars(ctx, _Field(user, 0), _USER, "user name")
+    secret = userpart[colon + 1:] if colon >= 0 else ""
+    if secret.startswith("[") and not _RSA_KEY.fullmatch(secret):
+        ctx.fail("a secret starting with '[': chan_iax2 reads it as an RSA key name and drops its last "
+                 "character; write [keyname]", colon + 1)
+    if len(secret) > 1 and secret[0] == '"' == secret[-1]:
+        ctx.fail("a secret in double quotes: chan_iax2 does not strip them, they would be part of the "
+                 "secret; write it without them", colon + 1)
     if hostpart == "":
         ctx.fail("an empty host after '@'", at + 1)
     hparts = hostpart.split(":")
@@ -702,10 +856,10 @@ def _parse_iax2(ctx, body):
         port = _check_port(ctx, _Field(":".join(hparts[1:]), at + 2 + len(hparts[0])), "port", "nothing: "
                            "chan_iax2 refuses the line" if hparts[1] == "" else str(IAX2_PORT))
     return {
-        "protocol": "iax2", "peer": None, "transport": None, "username": username, "domain": None,
-        "domain_port": None, "secret": secret, "authuser": None, "host": host, "port": port,
+        "protocol": "iax2", "peer": None, "transport": None, "username": user, "domain": None,
+        "domain_port": None, "secret": secret or None, "authuser": None, "host": host, "port": port,
         "extension": None, "expiry": None,
-    }, len(username) + 1
+    }, colon + 1
 
 
 def _escape_semicolons(text):
@@ -716,83 +870,137 @@ def _escape_semicolons(text):
 
 _FIELDS = ("protocol", "peer", "transport", "username", "domain", "domain_port", "secret", "authuser",
            "host", "port", "extension", "expiry")
+_KINDS = tuple((k, int if k in ("domain_port", "port", "expiry") else str) for k in _FIELDS)
+_NOT_IAX2 = ("peer", "transport", "domain", "domain_port", "authuser", "extension", "expiry")
 
 
-def _as_parsed(value, protocol):
-    if isinstance(value, dict):
-        missing = [k for k in ("username", "host") if not value.get(k)]
-        if missing:
-            raise RegistrationError("a parsed registration needs %s" % " and ".join(missing))
-        return value
-    return parse_registration(value, protocol)
+def _checked(value, protocol):
+    """A parsed-registration dict, type-checked, with the defaults parsing fills in.
 
-
-def _value_of(reg, protocol):
-    """The register value (without 'register =>') for a parsed dict."""
+    Messages name the field, never its value.
+    """
+    reg = {}
+    for key, kind in _KINDS:
+        v = value.get(key)
+        if v.__class__ is not kind:  # None, "", subclasses (tagged template values) or wrong types
+            if v is None or v == "":
+                v = None
+            elif not isinstance(v, kind) or isinstance(v, bool):
+                raise RegistrationError("field %r must be %s or null, got %s" % (
+                    key, "an integer" if kind is int else "a string", type(v).__name__))
+            else:
+                v = kind(v)
+        reg[key] = None if v == "" else v
+    protocol = reg["protocol"] or protocol
+    if protocol not in PROTOCOLS:
+        raise RegistrationError("field 'protocol' must be one of %s" % ", ".join(PROTOCOLS))
+    reg["protocol"] = PROTOCOLS[PROTOCOLS.index(protocol)]
+    missing = [k for k in ("username", "host") if not reg[k]]
+    if missing:
+        raise RegistrationError("a parsed registration needs %s" % " and ".join(missing))
     if protocol == "iax2":
-        text = reg["username"]
-        if reg.get("secret"):
-            text += ":" + reg["secret"]
-        text += "@%s" % reg["host"]
-        if reg.get("port") not in (None, IAX2_PORT):
-            text += ":%d" % int(reg["port"])
-        return text
-    transport = (reg.get("transport") or "udp").lower()
-    secret = reg.get("secret") or ""
-    if secret and re.search(r"[:?/@]", secret):
-        # Quotes keep ':' '?' '/' of a secret away from chan_sip's splitter; strip_quoted drops them.
-        secret = '"%s"' % secret
-    secret = _escape_semicolons(secret)
-    parts = []
-    if reg.get("peer"):
-        parts.append(reg["peer"] + "?")
-    if transport != "udp":
-        parts.append(transport + "://")
-    parts.append(reg["username"])
-    if reg.get("domain"):
-        parts.append("@" + reg["domain"])
-    authuser = reg.get("authuser") or ""
-    if reg.get("domain_port"):
-        parts.append(":%d:%s:%s" % (int(reg["domain_port"]), secret, authuser))
-    elif authuser:
-        parts.append(":%s:%s" % (secret, authuser))
-    elif secret:
-        parts.append(":" + secret)
-    port = reg.get("port") or DEFAULT_PORT.get(transport, 5060)
-    parts.append("@%s:%d" % (reg["host"], int(port)))
-    extension = reg.get("extension")
-    if extension and extension != "s":
-        parts.append("/" + extension)
-    if reg.get("expiry") is not None:
-        parts.append("~%d" % int(reg["expiry"]))
-    return "".join(parts)
+        extra = [k for k in _NOT_IAX2 if reg[k] is not None]
+        if extra:
+            raise RegistrationError("field %r has no place in an IAX2 registration" % extra[0])
+        reg["port"] = IAX2_PORT if reg["port"] is None else reg["port"]
+        return reg
+    reg["transport"] = (reg["transport"] or "udp").lower()
+    if reg["transport"] not in TRANSPORTS:
+        raise RegistrationError("field 'transport' must be udp, tcp or tls")
+    reg["port"] = DEFAULT_PORT[reg["transport"]] if reg["port"] is None else reg["port"]
+    reg["extension"] = reg["extension"] or "s"
+    return reg
+
+
+def _spell(reg, quoted, explicit):
+    """The register value for a checked dict, as (field or None for a separator, text) pieces."""
+    secret = _escape_semicolons('"%s"' % reg["secret"] if quoted else reg["secret"] or "")
+    if reg["protocol"] == "iax2":
+        plan = [("", "username", "", True), (":", "secret", "", secret), ("@", "host", "", True),
+                (":", "port", "", reg["port"] != IAX2_PORT)]
+    else:
+        auth = reg["domain_port"] or reg["authuser"]  # ':secret:authuser' are then written, even empty
+        plan = [("", "peer", "?", reg["peer"]),
+                ("", "transport", "://", reg["transport"] != "udp" or explicit),
+                ("", "username", "", True), ("@", "domain", "", reg["domain"]),
+                (":", "domain_port", "", reg["domain_port"]), (":", "secret", "", secret or auth),
+                (":", "authuser", "", auth), ("@", "host", "", True), (":", "port", "", True),
+                ("/", "extension", "", reg["extension"] != "s"),
+                ("~", "expiry", "", reg["expiry"] is not None)]
+    out = []
+    for before, key, after, keep in plan:
+        if keep:
+            text = secret if key == "secret" else "" if reg[key] is None else str(reg[key])
+            out += [(None, before), (key, text), (None, after)]
+    return out
+
+
+def _field_at(pieces, index):
+    """The field of the spelled pieces at a text index (at a separator: the field before it)."""
+    pos = 0
+    key = None
+    for name, text in pieces:
+        if pos > index:
+            break
+        key = name or key
+        pos += len(text)
+    return key
+
+
+def _write(reg):
+    """(register value, its parsed fields): the first spelling Asterisk reads back as reg.
+
+    The secret may need quotes, and a '/' in the user an explicit 'udp://'; when none reads back,
+    the plain spelling's problem is reported with the field's name.
+    """
+    prefix = "register => "
+    first = None
+    for quoted, explicit in ((False, False), (True, False), (False, True), (True, True)):
+        if (quoted and not reg["secret"]) or (explicit and reg["transport"] != "udp") or \
+                ((quoted or explicit) and reg["protocol"] == "iax2"):
+            continue
+        pieces = _spell(reg, quoted, explicit)
+        text = "".join([p for _, p in pieces])
+        try:
+            again = _parse(prefix + text, reg["protocol"])[0]
+        except RegistrationError as exc:
+            if first is None:
+                detail = str(exc)
+                if exc.suggestion is not None:  # a fix of the generated line would only confuse
+                    detail = detail[:detail.rfind("; did you mean")]
+                first = (_field_at(pieces, (exc.column or 1) - 1 - len(prefix)), ": " + detail)
+            continue
+        if again == reg:
+            return text, again
+        first = first or (next(f for f in _FIELDS if again[f] != reg[f]), "")
+    raise RegistrationError("field %r cannot be written so that Asterisk reads it back unchanged%s" % first)
 
 
 def registration_line(value, protocol="sip"):
-    """The canonical 'register => ...' line for a string or a parsed dict; it parses back the same."""
-    if isinstance(value, dict):
-        protocol = value.get("protocol") or protocol
-    reg = _as_parsed(value, protocol)
-    line = "register => " + _value_of(reg, protocol)
-    again = parse_registration(line, protocol)
-    for key in _FIELDS[1:]:
-        if key in reg and reg[key] != again[key]:
-            raise RegistrationError("field %r cannot be written so that Asterisk reads it back unchanged"
-                                    % key)
-    return line
+    """The canonical 'register => ...' line for a string or a parsed dict; it parses back the same.
+
+    A dict is type-checked, written, and parsed back: only what the grammar read reaches the line.
+    """
+    reg = value if isinstance(value, dict) else parse_registration(value, protocol)
+    return "register => " + _write(_checked(reg, protocol))[0]
 
 
 def redact_registration(value, protocol="sip", mask=MASK):
-    """The string with its secret replaced by the mask; safe on strings that do not parse."""
+    """The string with its secret replaced by the mask; safe on strings that do not parse.
+
+    Masked: from the first ':' after the user to the last '@' (see _mask_region), and the secret's
+    span as parsed when the string parses.
+    """
     if not isinstance(value, str):
         raise RegistrationError("a registration string must be a string, got %s" % type(value).__name__)
+    region = _mask_region(value, protocol)
     try:
         span = _parse(value, protocol)[1]
     except RegistrationError:
-        return mask_text(value, protocol).replace(MASK, mask)
-    if span is None:
-        return value
-    return value[:span[0]] + mask + value[span[1]:]
+        span = None
+    if span is not None:
+        region = span if region is None else (min(region[0], span[0]), max(region[1], span[1]))
+    return _apply_mask(value, region, mask)
 
 
 _SECTION = re.compile(r"[A-Za-z0-9_-]{1,15}")
@@ -802,40 +1010,29 @@ def pjsip_registration(value, name, protocol="pjsip", transport_prefix="transpor
     """PJSIP 'type=registration' and 'type=auth' sections (as data) for one carrier's registration.
 
     Sections are named after the carrier ('<name>-reg', '<name>-auth'), so two carriers on one host
-    never collide; IPv6 hosts stay bracketed.
+    never collide; IPv6 hosts stay bracketed.  A dict is checked and read back like registration_line.
     """
     if not isinstance(name, str) or not _SECTION.fullmatch(name):
         raise RegistrationError("carrier name must be 1-15 characters of letters, digits, '-' and '_'")
-    if protocol == "iax2":
+    name = str(name)
+    reg = _checked(value, protocol) if isinstance(value, dict) else None
+    if (reg["protocol"] if reg else protocol) == "iax2":
         raise RegistrationError("an IAX2 registration has no PJSIP form")
-    reg = _as_parsed(value, protocol)
-    transport = (reg.get("transport") or "udp").lower()
-    port = int(reg.get("port") or DEFAULT_PORT[transport])
+    reg = _write(reg)[1] if reg else parse_registration(value, protocol)
+    port = reg["domain_port"] if reg["domain"] else reg["port"]
     registration = {
-        "type": "registration",
-        "transport": transport_prefix + transport,
-        "server_uri": "sip:%s:%d" % (reg["host"], port),
-        "client_uri": "sip:%s@%s" % (reg["username"], reg.get("domain") or reg["host"]),
-        "contact_user": reg.get("extension") or "s",
+        "type": "registration", "transport": str(transport_prefix) + reg["transport"],
+        "server_uri": "sip:%s:%d" % (reg["host"], reg["port"]),
+        "client_uri": "sip:%s@%s%s" % (reg["username"], reg["domain"] or reg["host"],
+                                       ":%d" % port if port else ""),
+        "contact_user": reg["extension"],
     }
-    if reg.get("domain"):
-        if reg.get("domain_port"):
-            registration["client_uri"] += ":%d" % int(reg["domain_port"])
-    else:
-        registration["client_uri"] += ":%d" % port
-    if reg.get("expiry") is not None:
-        registration["expiration"] = int(reg["expiry"])
-    sections = {"registration_name": name + "-reg", "registration": registration}
-    if reg.get("secret"):
-        registration["outbound_auth"] = name + "-auth"
-        sections["auth_name"] = name + "-auth"
-        sections["auth"] = {
-            "type": "auth",
-            "auth_type": "userpass",
-            "username": reg.get("authuser") or reg["username"],
-            "password": reg["secret"],
-        }
-    else:
-        sections["auth_name"] = None
-        sections["auth"] = None
+    if reg["expiry"] is not None:
+        registration["expiration"] = reg["expiry"]
+    sections = {"registration_name": name + "-reg", "registration": registration, "auth_name": None,
+                "auth": None}
+    if reg["secret"]:
+        registration["outbound_auth"] = sections["auth_name"] = name + "-auth"
+        sections["auth"] = {"type": "auth", "auth_type": "userpass",
+                            "username": reg["authuser"] or reg["username"], "password": reg["secret"]}
     return sections

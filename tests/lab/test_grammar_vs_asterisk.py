@@ -61,6 +61,15 @@ SIP = [
     ("user:pw@sip_proxy31", None),
     ("a:b@h32.lab.test/s~60", None),
     ("user:pw@[::1]:5098", None),
+    # secrets holding characters Asterisk's splitter treats specially, where it reads them as written
+    ("user:pw\\x@h64.lab.test", None),
+    ("user:pa(ss@h70.lab.test", None),
+    ("user:[pass]@h71.lab.test", None),
+    ('user:pa"ss@h72.lab.test', None),
+    ("udp://user/name:pw@h73.lab.test", None),
+    ('user:"[pa:ss]"@h74.lab.test', None),
+    ("user:(pa)ss:auth@h75.lab.test", None),
+    ('user:""pass""@h80.lab.test', None),
     # rejected: refused or misread by Asterisk
     ("user:pw@h40.lab.test:99999", {"port": 5060}),
     ("user:pw@h41.lab.test:0", {"port": 5060}),
@@ -86,8 +95,12 @@ SIP = [
     ("user:pw@h61.lab.test/100/200", {"username": "user", "extension": "100/200"}),
     ("user:pa(ss:auth@h62.lab.test", {"username": "user", "secret": "pa(ss:auth"}),
     ("user/x:pw@h63.lab.test", "absent"),
-    ("user:pw\\x@h64.lab.test", {"username": "user", "secret": "pw\\x"}),
     ("user:pw:auth:x@h65.lab.test", {"username": "user", "secret": "auth", "authuser": "x"}),
+    ('user:pa"ss:auth@h76.lab.test', {"username": "user", "secret": 'pa"ss:auth'}),
+    ("user:pw\\:auth@h77.lab.test", {"username": "user", "secret": "pw\\:auth"}),
+    ('user:"pass"@h78.lab.test', {"username": "user", "secret": "pass"}),
+    ("user:[pa:ss]@h79.lab.test", {"username": "user", "secret": "[pa:ss]"}),
+    ('user:a@"b:c"@h81.lab.test', {"username": "user", "secret": 'a@"b:c"'}),
 ]
 IAX2 = [
     ("iuser1:pw@i1.lab.test", None),
@@ -102,6 +115,10 @@ IAX2 = [
     ("tcp://iuser10:pw@i10.lab.test", {"username": "tcp"}),
     ("iuser11:pw@[::1]", "absent"),
     ("iuser12:pw@i12.lab.test~60", {"username": "iuser12", "host": "(null)"}),
+    ('iuser13:pa"ss@i13.lab.test', None),
+    ("iuser14:pa(ss]@i14.lab.test", None),
+    ("iuser15:pw\\x?/~@i15.lab.test", None),
+    ('iuser16:"pw"@i16.lab.test', {"username": "iuser16"}),  # chan_iax2 keeps the quotes in the secret
 ]
 CORPUS = [(s, "sip", e) for s, e in SIP] + [(s, "iax2", e) for s, e in IAX2]
 

@@ -189,17 +189,7 @@ def _get(carrier, key, default):
 
 
 def known_bug(carrier):
-    """Why an ACCEPTED carrier hits a bug that has its own strict-xfail test (else None).
-
-    Each entry names its test; when the code is fixed that test XPASSes (strict) and fails: remove
-    the entry here at the same time.
-    """
-    registration = carrier.get("registration")
-    if isinstance(registration, str) and registration.strip():
-        protocol = _get(carrier, "protocol", "sip")
-        parsed = grammar.parse_registration(registration, "iax2" if protocol == "iax2" else "sip")
-        if parsed["username"] == "":
-            return "empty quoted user (test_fields.py::test_a_registration_with_an_empty_quoted_user_is_refused)"
+    """Why an ACCEPTED carrier hits a bug that has its own strict-xfail test (else None): none known."""
     return None
 
 
@@ -380,9 +370,8 @@ def render_outcome(carrier_list, chan_sip=True):
         for message in problems:
             assert any(message.startswith(p) for p in prefixes if p) or message.startswith("carrier #"), \
                 message[:100]
-        # Long values are cut in messages; the registration string is the one exception (own xfail test).
-        if not any(isinstance(c.get("registration"), str) and len(c["registration"]) > 1000 for c in carrier_list):
-            assert max(len(m) for m in problems) < 1000, "a message of %d characters" % max(map(len, problems))
+        # Long values are cut in messages, the registration string's too.
+        assert max(len(m) for m in problems) < 1000, "a message of %d characters" % max(map(len, problems))
         with pytest.raises(grammar.RegistrationError):
             carriers.carrier_plan(carrier_list, chan_sip)
         return "refused"

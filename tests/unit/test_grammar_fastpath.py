@@ -9,6 +9,8 @@ PIECES = st.lists(st.sampled_from([
     "10.1.2.3", "300.1.2.3", "5060", "99999", "0", "abc", "100", "120", "tcp", "TLS", "ws",
     "@", ":", "::", "?", "/", "//", "~", ";", "\\;", '"', "[", "]", "(", "-", "_", ".", "",
     "register => ", "=", "#", "*",
+    # characters Asterisk's splitter treats specially, now accepted where it reads them as written
+    ")", "\\", "\\x", '""', "'", "!", "$", "%", "(pa)", "[::1]", "udp://", "user/name", "\\\\;",
 ]), min_size=1, max_size=14)
 
 

@@ -19,6 +19,15 @@ VALID = [
     ("user:secret@iax.example", "iax2"),
     ("user:[rsakey]@iax.example:4570", "iax2"),
     ("user@iax.example", "iax2"),
+    # secrets Asterisk's splitter reads as written, and ones that need the quotes
+    ("user:pa(ss@host", "sip"),
+    ("user:[pass]@host", "sip"),
+    ('user:pa"ss@host', "sip"),
+    (r"user:pw\x@host", "sip"),
+    ('user:"[pa:ss]"@host', "sip"),
+    ('user:""pass""@host', "sip"),
+    ("udp://user/name:pw@host", "sip"),
+    ('user:pa"ss@iax.example', "iax2"),
 ]
 
 
@@ -48,7 +57,8 @@ def test_registration_line_refuses_a_dict_asterisk_cannot_read_back():
 
 @pytest.mark.parametrize("value,expected", [
     ("register => 1234:s3cret@carrier.example", "register => 1234:****@carrier.example"),
-    ("name@namedomain:4321:pass:authuser@domain", "name@namedomain:4321:****:authuser@domain"),
+    # from the first ':' after the user to the last '@': a mistyped secret may spill into these
+    ("name@namedomain:4321:pass:authuser@domain", "name@namedomain:****@domain"),
     (r"u:a\;b@h", "u:****@h"),
     ("u@h", "u@h"),
     ("sip:u:s3cret@h", "sip:u:****@h"),  # invalid strings are masked too
