@@ -221,3 +221,14 @@ def test_no_piece_of_a_printable_secret_in_vvv_diff_report_or_errors(lab, seed):
     for secret in (reg_secret, opt_secret):
         leaked = [secret[i:i + 4] for i in range(len(secret) - 3) if secret[i:i + 4] in text]
         assert not leaked, "pieces of a secret in the output: %r" % leaked
+
+
+def test_documented_null_initial_delay_is_accepted(lab):
+    """vicireg_carriers_pjsip_initial_delay: null (keep Asterisk's) passes the role's argument spec,
+    and the PJSIP registration then carries no max_random_initial_delay."""
+    d22 = labtools.dialer(lab["facts"], 22)
+    out = labtools.run_playbook("--limit", d22["name"], "-e", '{"vicireg_carriers_pjsip_initial_delay": null}')
+    assert out.returncode == 0, out.stdout[-3000:]
+    with open(os.path.join(d22["root"], "etc/asterisk/vicireg-pjsip.conf")) as handle:
+        assert "max_random_initial_delay" not in handle.read()
+    assert labtools.run_playbook("--limit", d22["name"]).returncode == 0
