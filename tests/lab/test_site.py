@@ -9,17 +9,9 @@ import subprocess
 import sys
 import time
 
-import pytest
 
 import labtools
 
-
-
-@pytest.fixture(scope="module")
-def lab():
-    data = labtools.facts()
-    d16 = labtools.dialer(data, 16)
-    return {"facts": data, "d16": d16, "root": d16["root"], "name": d16["name"]}
 
 
 def carriers(lab, **changes):

@@ -15,13 +15,6 @@ DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 WRONG = "WrongSecret-Zq9"
 
 
-@pytest.fixture(scope="module")
-def lab():
-    data = labtools.facts()
-    d16 = labtools.dialer(data, 16)
-    return {"facts": data, "d16": d16, "name": d16["name"], "root": d16["root"]}
-
-
 def good(lab, **changes):
     """The a16 dialer's lab carriers, by address, with per-carrier changes (None removes one)."""
     acc = lab["d16"]["accounts"]
