@@ -1161,9 +1161,17 @@ def wait_host_ready(cfg: dict, host: Host, deadline: float) -> dict:
             cp = asterisk_rx(host, "core waitfullybooted", timeout=max(1.0, min(30.0, deadline - time.monotonic())))
         except LabError:
             return False
-        return cp.returncode == 0 and "Unable to connect" not in cp.stdout + cp.stderr
+        out = cp.stdout + cp.stderr
+        # Early in its start Asterisk answers the console before it has registered its commands.
+        return cp.returncode == 0 and "Unable to connect" not in out and "No such command" not in out
 
     poll("Asterisk to boot", booted)
+
+    def version():
+        text = asterisk_rx(host, "core show version").stdout.strip()
+        return text if text.startswith("Asterisk ") else None
+
+    poll("Asterisk to answer 'core show version'", version)
     ver = asterisk_rx(host, "core show version").stdout.strip()
     if not ver.startswith(f"Asterisk {host.major}."):
         raise LabError(f"{host.name}: expected Asterisk {host.major}, 'core show version' says {ver[:80]!r}")
