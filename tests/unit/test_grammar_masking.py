@@ -10,6 +10,7 @@ import importlib.util
 import io
 import json
 import os
+import string
 import unicodedata
 
 import pytest
@@ -220,18 +221,38 @@ def _strings(obj):
     return [obj] if isinstance(obj, str) else []
 
 
-@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(case=placed_secrets())
-def test_no_four_characters_of_any_secret_are_ever_printed(case):
-    value, prefix, secret, suffix, protocol = case
+_TWIN = dict(zip(map(ord, string.ascii_letters + string.digits),
+                 string.ascii_lowercase[13:] + string.ascii_lowercase[:13] + string.ascii_uppercase[13:] +
+                 string.ascii_uppercase[:13] + string.digits[5:] + string.digits[:5]))
+
+
+def twin(secret):
+    """The secret with every letter and digit replaced (rot13, +5), the rest kept: the grammar takes
+    the same path for it, so its outputs hold the same template text, with other secret text."""
+    return secret.translate(_TWIN)
+
+
+def outputs_of(value, protocol):
+    """Everything the toolkit prints for value, and the columns its errors name."""
     errors = raised(value, protocol)
     outputs = [text for exc in errors for text in (str(exc), exc.suggestion or "")]
-    columns = [exc.column or 0 for exc in errors]
     outputs += [redact_registration(value, protocol), mask_text(value, protocol)]
     outputs.append(cli_output("--protocol", protocol, "--", value))
     for line in cli_output("--json", "--protocol", protocol, "--", value).splitlines():
         outputs += _strings(json.loads(line))
-    allowed = _allowed(value, prefix, suffix, columns)
+    return outputs, [exc.column or 0 for exc in errors]
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=placed_secrets())
+def test_no_four_characters_of_any_secret_are_ever_printed(case):
+    value, prefix, secret, suffix, protocol = case
+    outputs, columns = outputs_of(value, protocol)
+    # Template text the same call prints for the twin secret (joins of message pieces, numbers) is
+    # no copy of the secret; 4-grams of the twin secret itself stay suspect.
+    twin_outputs, _ = outputs_of(prefix + twin(secret) + suffix, protocol)
+    allowed = _allowed(value, prefix, suffix, columns).union(
+        *(grams(out.replace(MASK, SENTINEL)) - grams(twin(secret)) for out in twin_outputs))
     leaked = {}
     for out in outputs:
         seen = out.replace(MASK, SENTINEL)
