@@ -28,8 +28,9 @@ DTMF_MODES = {
     "iax2": frozenset(["rfc2833"]),  # IAX2 carries DTMF in its own frames: the setting is not rendered
 }
 INSECURE = frozenset(["port", "invite", "port,invite", "invite,port", "no"])
-QUALIFY_WORDS = {"y": True, "yes": True, "true": True, "on": True, "1": True,
-                 "n": False, "no": False, "false": False, "off": False, "0": False}
+# Yes/no as inventories and VICIdial write it (Active=Y, qualify=N).
+YES_NO = {"y": True, "yes": True, "true": True, "on": True, "1": True,
+          "n": False, "no": False, "false": False, "off": False, "0": False}
 TIMEOUT_MAX = 600
 # The broadest source network an IP-authenticated carrier may be matched by.
 MATCH_MIN_PREFIX = {4: 16, 6: 32}
@@ -74,8 +75,6 @@ SECRET_OPTIONS = frozenset(["secret", "md5secret", "remotesecret", "auth", "pass
 _OPTION_VALUE = re.compile(r"[\x20-\x3a\x3c-\x5a\x5c-\x7e]{1,255}")
 _TEXT_BAD = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _DIGITS = re.compile(r"[0-9]+")
-ACTIVE_WORDS = {"y": True, "yes": True, "true": True, "on": True, "1": True,
-                "n": False, "no": False, "false": False, "off": False, "0": False}
 _LABEL = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
 
 
@@ -122,8 +121,8 @@ def qualify(value):
         return value, None
     if isinstance(value, int) and 1 <= value <= 60000:
         return value, None
-    if isinstance(value, str) and value.strip().lower() in QUALIFY_WORDS:
-        return QUALIFY_WORDS[value.strip().lower()], None
+    if isinstance(value, str) and value.strip().lower() in YES_NO:
+        return YES_NO[value.strip().lower()], None
     if isinstance(value, str) and _DIGITS.fullmatch(value) and 1 <= int(value) <= 60000:
         return int(value), None
     return None, ("qualify %s is not yes/no (Y/N, true/false) or a number of milliseconds (1-60000)"
@@ -134,8 +133,8 @@ def active(value):
     """(True/False, problem): VICIdial's Active=Y/N, or a bool."""
     if isinstance(value, bool):
         return value, None
-    if isinstance(value, str) and value.strip().lower() in ACTIVE_WORDS:
-        return ACTIVE_WORDS[value.strip().lower()], None
+    if isinstance(value, str) and value.strip().lower() in YES_NO:
+        return YES_NO[value.strip().lower()], None
     return None, "active %s is not yes/no (Y/N, true/false)" % _show(value)
 
 

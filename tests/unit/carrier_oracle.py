@@ -150,7 +150,7 @@ FIELD_VALUES = {
     "dtmfmode": st.one_of(st.sampled_from(sorted(set().union(*fields.DTMF_MODES.values())) + ["RFC2833", "x"]),
                           hostile_text, scalar_junk),
     "qualify": st.one_of(st.booleans(), st.integers(-5, 70000),
-                         st.sampled_from(sorted(fields.QUALIFY_WORDS) + ["N", "Y", " yes ", "60000", "60001",
+                         st.sampled_from(sorted(fields.YES_NO) + ["N", "Y", " yes ", "60000", "60001",
                                                                          "0", "1"]),
                          hostile_text, scalar_junk),
     "insecure": st.one_of(st.sampled_from(sorted(fields.INSECURE) + ["PORT", "very"]), hostile_text, scalar_junk),
