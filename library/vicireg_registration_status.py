@@ -100,6 +100,7 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils import vicireg_status as status
 from ansible.module_utils import vicireg_conffile as conffile
+from ansible.module_utils import vicireg_dns as dns
 from ansible.module_utils import vicireg_render as render
 
 MODULES = {"sip": "chan_sip.so", "iax2": "chan_iax2.so", "pjsip": "res_pjsip.so"}
@@ -195,14 +196,6 @@ def _from_row(row, with_time=False):
     return (row["state"], row.get("regtime") if with_time else None)
 
 
-def _resolves(host):
-    try:
-        socket.getaddrinfo(host.strip("[]"), None)
-        return True
-    except socket.gaierror:
-        return False
-
-
 def snapshot(module, ast):
     """Drivers loaded, digests of the toolkit's files, and the carriers in them with their state now."""
     drivers = loaded_drivers(ast)
@@ -293,7 +286,9 @@ def wait(module, ast, targets):
         waiting = [j for j in judges.values() if j.verdict is None]
         for j in waiting:
             if now - start >= j.target["timeout"]:
-                j.timeout(now, _resolves(j.target["host"]))
+                t = j.target
+                j.timeout(now, dns.resolution_problem(t["host"], t["port"], t.get("port_given", True),
+                                                      t.get("transport") or "udp", srv=t["driver"] != "iax2"))
         if all(j.verdict is not None for j in judges.values()):
             break
         time.sleep(interval)

@@ -176,11 +176,13 @@ def carrier_plan(carriers, chan_sip=True, default_timeout=20):
                 item["pjsip"] = grammar.pjsip_registration(parsed, item["name"], "sip")
             item.setdefault("host", None)
             item["host"] = item["host"] or parsed["host"]
+            item["port_given"] = bool(item.get("port")) or parsed["port_given"]
             item["port"] = item.get("port") or parsed["port"]
         else:
             item["reg"] = None
             item["redacted"] = ""
             item["line"] = None
+            item["port_given"] = bool(item.get("port"))
             item["port"] = item.get("port") or (4569 if protocol == "iax2" else 5060)
         plan.append(item)
     return plan
@@ -263,6 +265,9 @@ def verify_targets(plan):
             "qualify": item.get("qualify", True),  # True, False, or milliseconds
             "host": item["host"],
             "port": item["port"],
+            # No port written: Asterisk looks up SRV records first (the cause of a failure says so).
+            "port_given": item.get("port_given", True),
+            "transport": reg.get("transport") or "udp",
             "timeout": item["timeout"],
         })
     return out

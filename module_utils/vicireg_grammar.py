@@ -572,7 +572,8 @@ def parse_registration(value, protocol="sip"):
     """Parse a register value as Asterisk reads it; raise RegistrationError on anything it misreads.
 
     Returns a dict: protocol, peer, transport, username, domain, domain_port, secret, authuser, host,
-    port (effective), extension, expiry (None when not given).
+    port (effective), port_given (whether the string wrote one: no port means SRV lookup), extension,
+    expiry (None when not given).
     """
     return _parse(value, protocol)[0]
 
@@ -647,6 +648,7 @@ def _fast_sip(ctx, body, protocol):
     if not _host_ok(host) or (domain is not None and not _host_ok(domain)):
         return None
     transport = transport.lower() if transport else "udp"
+    port_given = port is not None
     if port is None:
         port = DEFAULT_PORT[transport]
     elif port.isdigit() and 0 < int(port) < 65536:  # ASCII only: checked before
@@ -662,7 +664,7 @@ def _fast_sip(ctx, body, protocol):
     return {
         "protocol": protocol, "peer": peer, "transport": transport, "username": user,
         "domain": domain, "domain_port": dport, "secret": secret or None, "authuser": auth or None,
-        "host": host, "port": port, "extension": ext or "s", "expiry": expiry,
+        "host": host, "port": port, "port_given": port_given, "extension": ext or "s", "expiry": expiry,
     }, secret_at
 
 
@@ -787,7 +789,8 @@ def _parse_sip(ctx, body, protocol):
     reg = {
         "protocol": protocol, "peer": peer, "transport": transport, "username": username,
         "domain": domain, "domain_port": domain_port, "secret": secret, "authuser": authuser,
-        "host": host, "port": port, "extension": extension, "expiry": expiry,
+        "host": host, "port": port, "port_given": port_f is not None, "extension": extension,
+        "expiry": expiry,
     }
     ctx.cuts.update((at, len(body)))
     for start, end, inner in ctx.quoted:  # quotes (and [IPv6]) protect whole fields only
@@ -858,7 +861,7 @@ def _parse_iax2(ctx, body):
     return {
         "protocol": "iax2", "peer": None, "transport": None, "username": user, "domain": None,
         "domain_port": None, "secret": secret or None, "authuser": None, "host": host, "port": port,
-        "extension": None, "expiry": None,
+        "port_given": len(hparts) > 1, "extension": None, "expiry": None,
     }, colon + 1
 
 
@@ -891,6 +894,9 @@ def _checked(value, protocol):
             else:
                 v = kind(v)
         reg[key] = None if v == "" else v
+    given = value.get("port_given")
+    if given is not None and not isinstance(given, bool):
+        raise RegistrationError("field 'port_given' must be true, false or null, got %s" % type(given).__name__)
     protocol = reg["protocol"] or protocol
     if protocol not in PROTOCOLS:
         raise RegistrationError("field 'protocol' must be one of %s" % ", ".join(PROTOCOLS))
@@ -902,12 +908,17 @@ def _checked(value, protocol):
         extra = [k for k in _NOT_IAX2 if reg[k] is not None]
         if extra:
             raise RegistrationError("field %r has no place in an IAX2 registration" % extra[0])
+        reg["port_given"] = reg["port"] is not None and (given is not False or reg["port"] != IAX2_PORT)
         reg["port"] = IAX2_PORT if reg["port"] is None else reg["port"]
         return reg
     reg["transport"] = (reg["transport"] or "udp").lower()
     if reg["transport"] not in TRANSPORTS:
         raise RegistrationError("field 'transport' must be udp, tcp or tls")
-    reg["port"] = DEFAULT_PORT[reg["transport"]] if reg["port"] is None else reg["port"]
+    # A port written in the string turns SRV lookup off (chan_sip's srvlookup, RFC 3263): keep
+    # whether it was written, not only its value.
+    default = DEFAULT_PORT[reg["transport"]]
+    reg["port_given"] = reg["port"] is not None and (given is not False or reg["port"] != default)
+    reg["port"] = default if reg["port"] is None else reg["port"]
     reg["extension"] = reg["extension"] or "s"
     return reg
 
@@ -917,14 +928,14 @@ def _spell(reg, quoted, explicit):
     secret = _escape_semicolons('"%s"' % reg["secret"] if quoted else reg["secret"] or "")
     if reg["protocol"] == "iax2":
         plan = [("", "username", "", True), (":", "secret", "", secret), ("@", "host", "", True),
-                (":", "port", "", reg["port"] != IAX2_PORT)]
+                (":", "port", "", reg["port_given"])]
     else:
         auth = reg["domain_port"] or reg["authuser"]  # ':secret:authuser' are then written, even empty
         plan = [("", "peer", "?", reg["peer"]),
                 ("", "transport", "://", reg["transport"] != "udp" or explicit),
                 ("", "username", "", True), ("@", "domain", "", reg["domain"]),
                 (":", "domain_port", "", reg["domain_port"]), (":", "secret", "", secret or auth),
-                (":", "authuser", "", auth), ("@", "host", "", True), (":", "port", "", True),
+                (":", "authuser", "", auth), ("@", "host", "", True), (":", "port", "", reg["port_given"]),
                 ("/", "extension", "", reg["extension"] != "s"),
                 ("~", "expiry", "", reg["expiry"] is not None)]
     out = []
@@ -1006,9 +1017,25 @@ def redact_registration(value, protocol="sip", mask=MASK):
 _SECTION = re.compile(r"[A-Za-z0-9_-]{1,15}")
 
 
-def pjsip_registration(value, name, protocol="pjsip", transport_prefix="transport-"):
-    """PJSIP 'type=registration' and 'type=auth' sections (as data) for one carrier's registration.
+# chan_sip asks for [general] defaultexpiry when the string writes no ~expiry (Asterisk's default);
+# PJSIP's own default (3600) would change what the carrier is asked for.
+CHAN_SIP_DEFAULT_EXPIRY = 120
 
+
+def _uri_host(host):
+    return "[%s]" % host if ":" in host and not host.startswith("[") else host
+
+
+def pjsip_registration(value, name, protocol="pjsip", transport_prefix="transport-"):
+    """PJSIP 'type=registration' and 'type=auth' sections (as data) that register as chan_sip does.
+
+    What chan_sip sends (transmit_register) and the PJSIP that sends the same:
+    - Request-URI 'sip:DOMAIN[:dport]' or 'sip:HOST[:port]', a port only when it is not 5060 ->
+      server_uri; PJSIP sends to the server_uri unless an outbound proxy is set.
+    - To and From 'sip:USER@DOMAIN-or-HOST', never a port -> client_uri (PJSIP's To and From).
+    - Sent to the host (SRV first when no port is written; RFC 3263 in PJSIP does the same only when the
+      URI has no port) -> with a domain, outbound_proxy 'sip:HOST[:port];lr', the R-URI staying the domain.
+    - Contact user = the extension, Expires = ~expiry or 120, auth user = authuser or user.
     Sections are named after the carrier ('<name>-reg', '<name>-auth'), so two carriers on one host
     never collide; IPv6 hosts stay bracketed.  A dict is checked and read back like registration_line.
     """
@@ -1019,16 +1046,21 @@ def pjsip_registration(value, name, protocol="pjsip", transport_prefix="transpor
     if (reg["protocol"] if reg else protocol) == "iax2":
         raise RegistrationError("an IAX2 registration has no PJSIP form")
     reg = _write(reg)[1] if reg else parse_registration(value, protocol)
-    port = reg["domain_port"] if reg["domain"] else reg["port"]
+    host = _uri_host(reg["host"])
+    # Written port other than 5060: in the URI (and no SRV lookup, as RFC 3263 wants for a port).
+    port = ":%d" % reg["port"] if reg["port_given"] and reg["port"] != 5060 else ""
     registration = {
         "type": "registration", "transport": str(transport_prefix) + reg["transport"],
-        "server_uri": "sip:%s:%d" % (reg["host"], reg["port"]),
-        "client_uri": "sip:%s@%s%s" % (reg["username"], reg["domain"] or reg["host"],
-                                       ":%d" % port if port else ""),
+        "client_uri": "sip:%s@%s" % (reg["username"], reg["domain"] or host),
         "contact_user": reg["extension"],
+        "expiration": reg["expiry"] if reg["expiry"] is not None else CHAN_SIP_DEFAULT_EXPIRY,
     }
-    if reg["expiry"] is not None:
-        registration["expiration"] = reg["expiry"]
+    if reg["domain"]:
+        dport = reg["domain_port"]
+        registration["server_uri"] = "sip:%s%s" % (reg["domain"], ":%d" % dport if dport and dport != 5060 else "")
+        registration["outbound_proxy"] = "sip:%s%s;lr" % (host, port)
+    else:
+        registration["server_uri"] = "sip:%s%s" % (host, port)
     sections = {"registration_name": name + "-reg", "registration": registration, "auth_name": None,
                 "auth": None}
     if reg["secret"]:

@@ -121,7 +121,8 @@ def _pjsip(item, transport_prefix, initial_delay=None):
         out.append((sections["registration_name"], [(k, v) for k, v in [
             ("type", "registration"), ("transport", r["transport"].replace("transport-", transport_prefix, 1)),
             ("outbound_auth", r.get("outbound_auth")), ("server_uri", r["server_uri"]),
-            ("client_uri", r["client_uri"]), ("contact_user", r["contact_user"]),
+            ("client_uri", r["client_uri"]), ("outbound_proxy", r.get("outbound_proxy")),
+            ("contact_user", r["contact_user"]),
             ("expiration", r.get("expiration")), ("retry_interval", 20), ("forbidden_retry_interval", 30),
             ("fatal_retry_interval", 30), ("max_retries", 10000), ("auth_rejection_permanent", "no"),
             ("max_random_initial_delay", initial_delay), ("line", "yes"), ("endpoint", name)] if v is not None]))
@@ -143,7 +144,9 @@ def _pjsip(item, transport_prefix, initial_delay=None):
     endpoint += [("direct_media", "no"), ("dtmf_mode", dtmf)]
     out.append((name, endpoint + _options(item)))
     uri_host = "[%s]" % host if ":" in host and not host.startswith("[") else host
-    out.append((name, [("type", "aor"), ("contact", "sip:%s:%d" % (uri_host, item["port"])),
+    # No port unless one was written (or differs from 5060): a name then follows its SRV records.
+    port = ":%d" % item["port"] if item.get("port_given", True) and item["port"] != 5060 else ""
+    out.append((name, [("type", "aor"), ("contact", "sip:%s%s" % (uri_host, port)),
                        ("qualify_frequency", 30 if item["qualify"] is not False else 0)]))
     sources = [_bare_host(host)] + [m for m in item.get("match") or [] if m != _bare_host(host)]
     out.append((name + "-identify", [("type", "identify"), ("endpoint", name), ("match", ",".join(sources))]))
@@ -355,6 +358,7 @@ def current_targets(files, default_timeout=20):
                     continue
                 targets[name] = {"name": name, "driver": driver, "registers": True, "username": reg["username"],
                                  "domain": reg["domain"], "host": reg["host"], "port": reg["port"],
+                                 "port_given": reg["port_given"], "transport": reg["transport"] or "udp",
                                  "timeout": default_timeout}
             elif filename == "vicireg-pjsip.conf":
                 opts = dict(m.groups() for m in map(_OPTION.match, body.splitlines()) if m)
@@ -363,7 +367,8 @@ def current_targets(files, default_timeout=20):
                 host = uri.group(1) if uri else opts.get("match")
                 port = int(uri.group(2)) if uri and uri.group(2) else 5060
                 targets[name] = {"name": name, "driver": "pjsip", "registers": registers, "username": None,
-                                 "host": host, "port": port, "timeout": default_timeout}
+                                 "host": host, "port": port, "port_given": bool(uri and uri.group(2)),
+                                 "transport": "udp", "timeout": default_timeout}
             elif name not in targets:
                 opts = dict(m.groups() for m in map(_OPTION.match, body.splitlines()) if m)
                 targets[name] = {"name": name, "driver": driver, "registers": False, "username": None,

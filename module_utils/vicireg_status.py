@@ -240,19 +240,26 @@ class Judge:
                        % (self.target["host"], self.target["port"]), now)
         return self.verdict is not None
 
-    def timeout(self, now, resolves=True):
-        """Settle a carrier still waiting when its time is up."""
+    def timeout(self, now, dns=None):
+        """Settle a carrier still waiting when its time is up.
+
+        dns: what vicireg_dns.resolution_problem says of the host: None (it resolves), 'srv:TARGETS'
+        (the SRV targets Asterisk was sent to), or the DNS failure, which is then the cause.
+        """
         if self.verdict is not None:
             return
         t = self.target
         where = "%s:%s" % (t["host"], t["port"])
-        if not resolves:
-            cause = "carrier host name %s does not resolve" % t["host"]
+        srv = dns[4:] if dns and dns.startswith("srv:") else None
+        if dns and srv is None:
+            cause = dns
         elif self.state is None:
             cause = ("no %s for this carrier in Asterisk (driver did not load it: check the include "
                      "and the log)" % ("registration" if t["registers"] else "peer"))
         elif not t["registers"]:
             cause = "peer reachability unknown after %ss (qualify got no answer from %s)" % (t["timeout"], where)
+        elif self.state in ("Request Sent", "Unregistered", "Registering", "Trying") and srv:
+            cause = ("no SRV target of %s answers (tried %s: wrong records, or a firewall)" % (t["host"], srv))
         elif self.state in ("Request Sent", "Unregistered", "Registering", "Trying"):
             cause = ("no answer from the carrier at %s (wrong host or port, or a firewall)" % where)
         else:

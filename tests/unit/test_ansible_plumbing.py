@@ -36,9 +36,9 @@ def test_filters_in_a_playbook_and_error_without_secret(tmp_path):
         that:
           - parsed.port == 5080
           - parsed.username == '1234'
-          - line == 'register => tcp://u:Zq9secret@h:5060'
+          - line == 'register => tcp://u:Zq9secret@h'
           - masked == 'u:****@h'
-          - pj.registration.server_uri == 'sip:h:5060'
+          - pj.registration.server_uri == 'sip:h'
     - ansible.builtin.debug:
         msg: "{{ 'sip:u:Zq9secret@h:99999' | parse_registration }}"
 """)

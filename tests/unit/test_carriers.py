@@ -64,7 +64,8 @@ def test_verify_targets_hold_no_secret():
     assert "s3cret" not in repr(targets)
     assert targets[0] == {"name": "acme", "driver": "sip", "registers": True, "username": "1234", "domain": None,
                           "qualify": True,
-                          "host": "sip.acme.example", "port": 5060, "timeout": 20}
+                          "host": "sip.acme.example", "port": 5060, "port_given": True, "transport": "udp",
+                          "timeout": 20}
     assert targets[3]["registers"] is False and targets[3]["host"] == "10.9.8.7"
 
 
@@ -79,7 +80,7 @@ def test_render_blocks_and_files():
     assert "host=10.9.8.7" in ip and "secret" not in ip and "qualify=yes" in ip
     pj = blocks["vicireg-pjsip.conf"]["acme-pj"]
     for line in ("[acme-pj-reg]", "type=registration", "transport=transport-tcp", "server_uri=sip:pj.acme.example:5080",
-                 "client_uri=sip:5678@pj.acme.example:5080", "contact_user=5678", "expiration=300",
+                 "client_uri=sip:5678@pj.acme.example", "contact_user=5678", "expiration=300",
                  "outbound_auth=acme-pj-auth", "[acme-pj-auth]", "password=s3cretB", "type=endpoint",
                  "type=aor", "contact=sip:pj.acme.example:5080", "[acme-pj-identify]", "match=pj.acme.example"):
         assert line in pj.splitlines(), line
@@ -98,7 +99,7 @@ def test_semicolon_in_secret_is_escaped_everywhere():
     plan = carriers.carrier_plan([{"name": "semi", "registration": r"u:a\;b@h"},
                                   {"name": "semipj", "protocol": "pjsip", "registration": r"v:c\;d@h"}])
     blocks = render.carrier_blocks(plan)
-    assert blocks["vicireg-sip-register.conf"]["semi"] == r"register => u:a\;b@h:5060"
+    assert blocks["vicireg-sip-register.conf"]["semi"] == r"register => u:a\;b@h"
     assert r"secret=a\;b" in blocks["vicireg-sip-peers.conf"]["semi"]
     assert r"password=c\;d" in blocks["vicireg-pjsip.conf"]["semipj"]
 
@@ -126,7 +127,8 @@ def test_current_targets_read_back_the_files_without_secrets():
     targets = {t["name"]: t for t in render.current_targets(files)}
     assert targets["acme"]["username"] == "1234" and targets["acme"]["registers"] is True
     assert targets["acme-pj"] == {"name": "acme-pj", "driver": "pjsip", "registers": True, "username": None,
-                                  "host": "pj.acme.example", "port": 5080, "timeout": 20}
+                                  "host": "pj.acme.example", "port": 5080, "port_given": True,
+                                  "transport": "udp", "timeout": 20}
     assert targets["iaxco"]["driver"] == "iax2" and targets["iaxco"]["port"] == 4569
     assert targets["ipauth"]["registers"] is False and targets["ipauth"]["host"] == "10.9.8.7"
     assert "s3cret" not in repr(targets)

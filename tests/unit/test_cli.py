@@ -29,9 +29,9 @@ def test_crlf_lines_from_stdin_are_read_without_their_cr():
     done = run(["-"], b"1234:Zq9pw@carrier.example\r\nregister => tcp://u:Zq9pw@h\r\n\r\nu:p@h\n")
     assert done.returncode == 0, done.stdout
     assert done.stdout.decode().splitlines() == [
-        "OK       register => 1234:****@carrier.example:5060",
-        "OK       register => tcp://u:****@h:5060",
-        "OK       register => u:****@h:5060"]
+        "OK       register => 1234:****@carrier.example",
+        "OK       register => tcp://u:****@h",
+        "OK       register => u:****@h"]
     assert done.stderr == b""
 
 
@@ -83,7 +83,7 @@ def test_shell_pipeline_into_head():
     script = "seq 300000 | sed 's/.*/u:Zq9pw@h&/' | %s - | head -1; echo \"status=${PIPESTATUS[2]}\"" % (
         " ".join(CLI))
     done = subprocess.run(["bash", "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
-    assert done.stdout.decode().splitlines() == ["OK       register => u:****@h1:5060", "status=141"]
+    assert done.stdout.decode().splitlines() == ["OK       register => u:****@h1", "status=141"]
     assert done.stderr == b""
 
 
@@ -149,7 +149,7 @@ def test_memory_stays_flat_over_200k_lines():
 def test_json_output_masks_the_fields_where_the_secret_lies():
     done = run(["--json", "tls://u@dom.example:5082:Zq9pw:Ret77auth@h/100~60"])
     result = json.loads(done.stdout)
-    assert result["valid"] and result["line"] == "register => tls://u@dom.example:****@h:5061/100~60"
+    assert result["valid"] and result["line"] == "register => tls://u@dom.example:****@h/100~60"
     fields = result["fields"]
     assert (fields["secret"], fields["authuser"], fields["domain_port"]) == ("****", "****", "****")
     assert (fields["username"], fields["domain"], fields["extension"]) == ("u", "dom.example", "100")

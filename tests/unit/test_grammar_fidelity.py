@@ -112,12 +112,12 @@ def test_slash_in_user_without_transport_is_refused_with_udp_suggestion():
 
 
 def test_canonical_line_writes_quotes_and_transport_only_when_needed():
-    assert registration_line("user:pa(ss@host") == "register => user:pa(ss@host:5060"
-    assert registration_line('user:"pa:ss"@host') == 'register => user:"pa:ss"@host:5060'
-    assert registration_line("udp://user/name:pw@host") == "register => udp://user/name:pw@host:5060"
-    assert registration_line({"username": "u", "host": "h", "secret": "a/b"}) == 'register => u:"a/b"@h:5060'
-    assert registration_line({"username": "u", "host": "h", "secret": '"x"'}) == 'register => u:""x""@h:5060'
-    assert registration_line({"username": "u", "host": "h", "secret": "a;b"}) == "register => u:a\\;b@h:5060"
+    assert registration_line("user:pa(ss@host") == "register => user:pa(ss@host"
+    assert registration_line('user:"pa:ss"@host') == 'register => user:"pa:ss"@host'
+    assert registration_line("udp://user/name:pw@host") == "register => udp://user/name:pw@host"
+    assert registration_line({"username": "u", "host": "h", "secret": "a/b"}) == 'register => u:"a/b"@h'
+    assert registration_line({"username": "u", "host": "h", "secret": '"x"'}) == 'register => u:""x""@h'
+    assert registration_line({"username": "u", "host": "h", "secret": "a;b"}) == "register => u:a\\;b@h"
 
 
 @pytest.mark.parametrize("secret", ['a"b:c', "pa(ss"])

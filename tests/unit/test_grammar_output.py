@@ -42,10 +42,14 @@ def test_round_trip(value, protocol):
     assert registration_line(line, protocol) == line
 
 
-def test_canonical_line_makes_port_explicit_and_escapes_semicolons():
-    assert registration_line("u:p@h") == "register => u:p@h:5060"
-    assert registration_line("tls://u:p@h") == "register => tls://u:p@h:5061"
-    assert registration_line(r"u:a\;b@h/100~300") == r"register => u:a\;b@h:5060/100~300"
+def test_canonical_line_keeps_the_port_as_written_and_escapes_semicolons():
+    # No port written: Asterisk looks up SRV records; a port written stays, even the default one.
+    assert registration_line("u:p@h") == "register => u:p@h"
+    assert registration_line("u:p@h:5060") == "register => u:p@h:5060"
+    assert registration_line("tls://u:p@h") == "register => tls://u:p@h"
+    assert registration_line(r"u:a\;b@h/100~300") == r"register => u:a\;b@h/100~300"
+    assert parse_registration("u:p@h")["port_given"] is False
+    assert parse_registration("u:p@h:5060")["port_given"] is True
 
 
 def test_registration_line_refuses_a_dict_asterisk_cannot_read_back():
@@ -74,8 +78,10 @@ def test_pjsip_mapping_full():
     assert got["registration"] == {
         "type": "registration",
         "transport": "transport-tls",
-        "server_uri": "sip:edge.example:5071",
-        "client_uri": "sip:1234@carrier.example:5062",
+        # chan_sip: R-URI sip:DOMAIN:DPORT, To/From without any port, sent to the host.
+        "server_uri": "sip:carrier.example:5062",
+        "client_uri": "sip:1234@carrier.example",
+        "outbound_proxy": "sip:edge.example:5071;lr",
         "contact_user": "1234",
         "expiration": 300,
         "outbound_auth": "acme-auth",
@@ -86,17 +92,19 @@ def test_pjsip_mapping_full():
 def test_pjsip_mapping_defaults_user_as_auth_and_host_as_client_domain():
     got = pjsip_registration("1234:pw@carrier.example", "acme")
     reg = got["registration"]
-    assert reg["server_uri"] == "sip:carrier.example:5060"
-    assert reg["client_uri"] == "sip:1234@carrier.example:5060"
+    # No port: none in the URIs (SRV lookup stays on, the AOR is chan_sip's); chan_sip's 120 s expiry.
+    assert reg["server_uri"] == "sip:carrier.example"
+    assert reg["client_uri"] == "sip:1234@carrier.example"
+    assert "outbound_proxy" not in reg
     assert reg["contact_user"] == "s" and reg["transport"] == "transport-udp"
-    assert "expiration" not in reg
+    assert reg["expiration"] == 120
     assert got["auth"]["username"] == "1234"
 
 
 def test_pjsip_ipv6_stays_bracketed():
     got = pjsip_registration("1234:pw@[2001:db8::10]:5080/555", "v6carrier")
     assert got["registration"]["server_uri"] == "sip:[2001:db8::10]:5080"
-    assert got["registration"]["client_uri"] == "sip:1234@[2001:db8::10]:5080"
+    assert got["registration"]["client_uri"] == "sip:1234@[2001:db8::10]"
 
 
 def test_pjsip_two_carriers_on_one_host_do_not_collide():
@@ -114,3 +122,38 @@ def test_pjsip_without_secret_has_no_auth():
 def test_pjsip_rejects_bad_carrier_names(name):
     with pytest.raises(RegistrationError):
         pjsip_registration("1234:pw@h", name)
+
+
+# What chan_sip's transmit_register sends for each form (R-URI, To/From, destination) and the PJSIP
+# sections that send the same: (string, server_uri, client_uri, outbound_proxy or None).
+CHAN_SIP_FORMS = [
+    ("u:pw@carrier.example", "sip:carrier.example", "sip:u@carrier.example", None),
+    ("u:pw@carrier.example:5060", "sip:carrier.example", "sip:u@carrier.example", None),
+    ("u:pw@carrier.example:5080", "sip:carrier.example:5080", "sip:u@carrier.example", None),
+    ("tcp://u:pw@carrier.example", "sip:carrier.example", "sip:u@carrier.example", None),
+    ("TCP://u:pw@carrier.example:5090", "sip:carrier.example:5090", "sip:u@carrier.example", None),
+    ("u@dom.example:pw@edge.example", "sip:dom.example", "sip:u@dom.example", "sip:edge.example;lr"),
+    ("u@dom.example:pw@edge.example:5070", "sip:dom.example", "sip:u@dom.example", "sip:edge.example:5070;lr"),
+    ("u@dom.example:5082:pw:auth@edge.example", "sip:dom.example:5082", "sip:u@dom.example",
+     "sip:edge.example;lr"),
+    ("u@dom.example:5060:pw:auth@edge.example", "sip:dom.example", "sip:u@dom.example", "sip:edge.example;lr"),
+    ("peer?u:pw:auth@carrier.example/100~300", "sip:carrier.example", "sip:u@carrier.example", None),
+    ("u:pw@[2001:db8::1]", "sip:[2001:db8::1]", "sip:u@[2001:db8::1]", None),
+    ("u:pw@[2001:db8::1]:5080", "sip:[2001:db8::1]:5080", "sip:u@[2001:db8::1]", None),
+    ('u:"p:w"@carrier.example', "sip:carrier.example", "sip:u@carrier.example", None),
+]
+
+
+@pytest.mark.parametrize("value,server_uri,client_uri,proxy", CHAN_SIP_FORMS)
+def test_pjsip_registers_where_and_as_whom_chan_sip_does(value, server_uri, client_uri, proxy):
+    reg = pjsip_registration(value, "acme", "sip")["registration"]
+    assert (reg["server_uri"], reg["client_uri"], reg.get("outbound_proxy")) == (server_uri, client_uri, proxy)
+    parsed = parse_registration(value)
+    assert reg["contact_user"] == parsed["extension"]
+    assert reg["expiration"] == (parsed["expiry"] or 120)
+    assert reg["transport"] == "transport-" + parsed["transport"]
+
+
+def test_an_empty_auth_user_falls_back_to_the_user_as_in_chan_sip():
+    got = pjsip_registration("u:pw:@carrier.example", "acme", "sip")
+    assert got["auth"]["username"] == "u" and got["auth"]["password"] == "pw"

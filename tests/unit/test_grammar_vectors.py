@@ -64,9 +64,9 @@ def test_asterisk_refused_vectors(value):
 def test_result_has_exactly_the_public_fields_with_plain_types():
     got = parse_registration("register => peer?tls://u@d:5080:s:a@h:5070/100~60")
     assert set(got) == {"protocol", "peer", "transport", "username", "domain", "domain_port",
-                        "secret", "authuser", "host", "port", "extension", "expiry"}
+                        "secret", "authuser", "host", "port", "port_given", "extension", "expiry"}
     for key, value in got.items():
-        assert value is None or type(value) in (str, int), key
+        assert value is None or type(value) in ((bool,) if key == "port_given" else (str, int)), key
 
 
 @pytest.mark.parametrize("prefix", ["", "register => ", "register=>", "  register   =>   ", "REGISTER => ",

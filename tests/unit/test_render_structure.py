@@ -69,7 +69,7 @@ def test_a_semicolon_in_a_secret_is_escaped_and_reads_back():
     assert values(out["files"]["vicireg-sip-peers.conf"], "semi", "secret") == ["se;cret"]
     assert values(out["files"]["vicireg-pjsip.conf"], "semipj-auth", "password") == ["pj;cret"]
     (reg,) = values(out["files"]["vicireg-sip-register.conf"], None, "register")
-    assert reg == "u:se;cret@sip.example:5060"
+    assert reg == "u:se;cret@sip.example"
     assert "se\\;cret" in out["secrets"].values()
 
 
@@ -97,14 +97,14 @@ def test_a_value_that_looks_like_a_token_is_not_filled():
 
 
 def test_a_pjsip_contact_brackets_an_ipv6_host():
-    out = render_all([{"name": "v6", "protocol": "pjsip", "host": "2001:db8::1"}])
-    assert values(out["files"]["vicireg-pjsip.conf"], "v6", "contact", "aor") == ["sip:[2001:db8::1]:5060"]
+    out = render_all([{"name": "v6", "protocol": "pjsip", "host": "2001:db8::1", "port": 5080}])
+    assert values(out["files"]["vicireg-pjsip.conf"], "v6", "contact", "aor") == ["sip:[2001:db8::1]:5080"]
 
 
 def test_a_bracketed_ipv6_host_is_bracketed_in_the_contact_and_bare_in_match():
     out = render_all([{"name": "v6", "protocol": "pjsip", "host": "[2001:db8::1]"}])
     text = out["files"]["vicireg-pjsip.conf"]
-    assert values(text, "v6", "contact", "aor") == ["sip:[2001:db8::1]:5060"]
+    assert values(text, "v6", "contact", "aor") == ["sip:[2001:db8::1]"]
     assert values(text, "v6-identify", "match") == ["2001:db8::1"]
 
 

@@ -135,8 +135,12 @@ def test_request_sent_until_timeout_means_no_answer():
     j.timeout(110.1)
     assert j.verdict == "failed" and "no answer from the carrier at h:5060" in j.cause
     j = _judge()
-    j.timeout(110.1, resolves=False)
-    assert "does not resolve" in j.cause
+    j.timeout(110.1, dns="carrier host name h does not resolve")
+    assert j.cause == "carrier host name h does not resolve"
+    j = _judge()
+    assert not j.observe("Request Sent", 101)
+    j.timeout(110.1, dns="srv:registrar.example:5062")
+    assert "no SRV target of h answers (tried registrar.example:5062" in j.cause
 
 
 def test_stale_registration_before_a_chan_sip_reload_does_not_count():
