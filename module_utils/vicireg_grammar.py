@@ -1030,8 +1030,9 @@ def pjsip_registration(value, name, protocol="pjsip", transport_prefix="transpor
     """PJSIP 'type=registration' and 'type=auth' sections (as data) that register as chan_sip does.
 
     What chan_sip sends (transmit_register) and the PJSIP that sends the same:
-    - Request-URI 'sip:DOMAIN[:dport]' or 'sip:HOST[:port]', a port only when it is not 5060 ->
-      server_uri; PJSIP sends to the server_uri unless an outbound proxy is set.
+    - Request-URI 'sip:DOMAIN' or 'sip:HOST[:port]', a port only when it is not 5060 -> server_uri;
+      PJSIP sends to the server_uri unless an outbound proxy is set.  The domain port is read (and
+      shown by 'sip show registry') but never sent: seen on the wire (tests/lab/test_wire_pjsip.py).
     - To and From 'sip:USER@DOMAIN-or-HOST', never a port -> client_uri (PJSIP's To and From).
     - Sent to the host (SRV first when no port is written; RFC 3263 in PJSIP does the same only when the
       URI has no port) -> with a domain, outbound_proxy 'sip:HOST[:port];lr', the R-URI staying the domain.
@@ -1056,8 +1057,7 @@ def pjsip_registration(value, name, protocol="pjsip", transport_prefix="transpor
         "expiration": reg["expiry"] if reg["expiry"] is not None else CHAN_SIP_DEFAULT_EXPIRY,
     }
     if reg["domain"]:
-        dport = reg["domain_port"]
-        registration["server_uri"] = "sip:%s%s" % (reg["domain"], ":%d" % dport if dport and dport != 5060 else "")
+        registration["server_uri"] = "sip:%s" % reg["domain"]
         registration["outbound_proxy"] = "sip:%s%s;lr" % (host, port)
     else:
         registration["server_uri"] = "sip:%s%s" % (host, port)

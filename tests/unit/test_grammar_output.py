@@ -78,8 +78,8 @@ def test_pjsip_mapping_full():
     assert got["registration"] == {
         "type": "registration",
         "transport": "transport-tls",
-        # chan_sip: R-URI sip:DOMAIN:DPORT, To/From without any port, sent to the host.
-        "server_uri": "sip:carrier.example:5062",
+        # chan_sip: R-URI sip:DOMAIN (the domain port is not sent), To/From without a port, sent to the host.
+        "server_uri": "sip:carrier.example",
         "client_uri": "sip:1234@carrier.example",
         "outbound_proxy": "sip:edge.example:5071;lr",
         "contact_user": "1234",
@@ -134,7 +134,7 @@ CHAN_SIP_FORMS = [
     ("TCP://u:pw@carrier.example:5090", "sip:carrier.example:5090", "sip:u@carrier.example", None),
     ("u@dom.example:pw@edge.example", "sip:dom.example", "sip:u@dom.example", "sip:edge.example;lr"),
     ("u@dom.example:pw@edge.example:5070", "sip:dom.example", "sip:u@dom.example", "sip:edge.example:5070;lr"),
-    ("u@dom.example:5082:pw:auth@edge.example", "sip:dom.example:5082", "sip:u@dom.example",
+    ("u@dom.example:5082:pw:auth@edge.example", "sip:dom.example", "sip:u@dom.example",
      "sip:edge.example;lr"),
     ("u@dom.example:5060:pw:auth@edge.example", "sip:dom.example", "sip:u@dom.example", "sip:edge.example;lr"),
     ("peer?u:pw:auth@carrier.example/100~300", "sip:carrier.example", "sip:u@carrier.example", None),
