@@ -200,9 +200,9 @@ def host(value):
 
 
 def match(value):
-    """(list of normalised networks, problem) for an IP-auth carrier's extra source addresses."""
+    """(list of normalised networks or DNS names, problem) for an IP-auth carrier's extra source addresses."""
     if not isinstance(value, list) or not value:
-        return None, "match must be a non-empty list of addresses or networks (CIDR)"
+        return None, "match must be a non-empty list of addresses, networks (CIDR) or DNS names"
     out = []
     for item in value:
         if not isinstance(item, str):
@@ -212,7 +212,11 @@ def match(value):
         try:
             net = ipaddress.ip_network(item, strict=False)
         except ValueError:
-            return None, "match entry %s is not an address or a network" % _show(item)
+            # A DNS name: PJSIP resolves it (SRV targets too) when it loads the identify.
+            if "/" not in item and ":" not in item and host(item) is None:
+                out.append(item.rstrip(".").lower())
+                continue
+            return None, "match entry %s is not an address, a network or a DNS name" % _show(item)
         if net.prefixlen < MATCH_MIN_PREFIX[net.version]:
             return None, ("match entry %s is broader than /%d: every source in it would be taken for "
                           "the carrier" % (_show(item), MATCH_MIN_PREFIX[net.version]))

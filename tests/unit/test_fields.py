@@ -133,7 +133,8 @@ def test_match_accepts_narrow_networks(net):
 
 
 @pytest.mark.parametrize("net", ["10.0.0.0/8", "10.0.0.0/15", "0.0.0.0/0", "::/0", "2001:db8::/31",
-                                 "not-an-address", "192.0.2.0/33"])
+                                 "not an address", "name.example/24", "name.example:5060", "192.0.2.0/33",
+                                 "999.1.1.1"])
 def test_match_refuses_broad_networks_and_junk(net):
     refused("match", protocol="pjsip", host="192.0.2.1", registration="", match=[net])
 
@@ -141,6 +142,14 @@ def test_match_refuses_broad_networks_and_junk(net):
 @pytest.mark.parametrize("value", [[], "192.0.2.0/24", [24], {"a": 1}])
 def test_match_must_be_a_non_empty_list_of_strings(value):
     refused("match", protocol="pjsip", host="192.0.2.1", registration="", match=value)
+
+
+def test_match_accepts_dns_names_that_pjsip_resolves():
+    accepted(protocol="pjsip", host="192.0.2.1", registration="", match=["sbc.carrier.example", "srv.lab.carrier"])
+    files = rendered({"name": "pj", "protocol": "pjsip", "host": "sip.carrier.example",
+                      "match": ["SBC2.carrier.example."]})
+    assert ("match", "sip.carrier.example,sbc2.carrier.example") in section(files, "vicireg-pjsip.conf",
+                                                                            "pj-identify")
 
 
 def test_match_is_rendered_normalised_in_the_identify_section():
