@@ -89,7 +89,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils import vicireg_files as files
 from ansible.module_utils import vicireg_render as render
 
-MAIN_DRIVER = {"sip.conf": "sip", "iax.conf": "iax2", "pjsip.conf": "pjsip"}
+MAIN_DRIVER = {"sip.conf": "sip", "iax.conf": "iax2", "pjsip.conf": "pjsip", "pjsip_wizard.conf": "pjsip"}
 GENERAL = re.compile(r"^\[general\]\s*(;.*)?$")
 
 
@@ -161,9 +161,13 @@ def main():
         path = os.path.join(p["conf_dir"], name)
         plan.append((path, render.fill_template(template, secrets), template, render.FILES[name], (uid, gid, mode)))
     pending = {}
+    created = set()
     for inc in p["includes"]:
         path = os.path.join(p["conf_dir"], inc["file"])
         text = pending.get(path, _read(path))
+        if text is None and inc["file"] in render.CREATE_MAIN:
+            text = "; Created by Ansible (vicireg) to include the toolkit's file.\n"
+            created.add(path)
         if text is None:
             module.fail_json(msg="%s does not exist: cannot include %s; nothing was changed" % (path, inc["line"]))
         new = _with_include(text, inc["line"], inc["where"])
@@ -173,7 +177,7 @@ def main():
     for path, new in pending.items():
         if new != _read(path):
             driver = MAIN_DRIVER.get(os.path.basename(path))
-            plan.append((path, new, new, driver, None))
+            plan.append((path, new, new, driver, (uid, gid, mode) if path in created else None))
 
     touched, diffs = [], []
     try:

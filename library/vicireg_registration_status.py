@@ -104,7 +104,8 @@ from ansible.module_utils import vicireg_dns as dns
 from ansible.module_utils import vicireg_render as render
 
 MODULES = {"sip": "chan_sip.so", "iax2": "chan_iax2.so", "pjsip": "res_pjsip.so"}
-MAIN_FILES = {"sip": "sip.conf", "iax2": "iax.conf", "pjsip": "pjsip.conf"}
+# The files each driver reads (and what they include): PJSIP objects also come from the config wizard.
+MAIN_FILES = {"sip": ["sip.conf"], "iax2": ["iax.conf"], "pjsip": ["pjsip.conf", "pjsip_wizard.conf"]}
 
 
 class Asterisk:
@@ -171,7 +172,7 @@ def read_states(ast, targets):
         if regs and driver == "pjsip":
             rows = {r["name"]: r for r in status.parse_pjsip_registrations(ast.rx("pjsip show registrations", driver))}
             for t in regs:
-                row = rows.get(t["name"] + "-reg")
+                row = rows.get(t.get("registration") or t["name"] + "-reg")
                 states[t["name"]] = (row["state"], None) if row else (None, None)
         for t in peers:
             if driver in ("sip", "iax2"):
@@ -213,8 +214,8 @@ def snapshot(module, ast):
     sip_binds = status.parse_sip_binds(ast.rx("sip show settings", "sip")) if drivers.get("sip") else []
     pjsip_transports = (status.parse_pjsip_transports(ast.rx("pjsip show transports", "pjsip"))
                         if drivers.get("pjsip") else [])
-    sections = {driver: existing_sections(module.params["conf_dir"], main)
-                for driver, main in MAIN_FILES.items() if drivers.get(driver)}
+    sections = {driver: sorted(set(n for main in mains for n in existing_sections(module.params["conf_dir"], main)))
+                for driver, mains in MAIN_FILES.items() if drivers.get(driver)}
     version = ast.rx("core show version").strip()
     major = re.search(r"Asterisk (?:certified/)?(\d+)", version)
     return dict(changed=False, running=True, drivers=drivers, version=version,
@@ -274,7 +275,7 @@ def wait(module, ast, targets):
             if name in to_send and state is not None:
                 # Also when it shows Registered: a changed auth alone does not re-register by itself.
                 to_send.discard(name)
-                ast.rx("pjsip send register %s-reg" % name, "pjsip")
+                ast.rx("pjsip send register %s" % (judges[name].target.get("registration") or name + "-reg"), "pjsip")
                 judges[name].accept_after = time.time() + params["settle"]
                 continue
             if name in to_qualify and state is not None:

@@ -23,12 +23,14 @@ NAME = re.compile(r"[A-Za-z0-9_-]+")
 NAME_MAX = 15
 KNOWN_KEYS = frozenset([
     "name", "protocol", "registration", "active", "host", "port", "match", "context", "codecs", "dtmfmode",
-    "qualify", "insecure", "fromdomain", "fromuser", "options", "timeout", "description",
+    "qualify", "insecure", "fromdomain", "fromuser", "options", "timeout", "description", "pjsip_style",
 ])
+# VICIdial offers both PJSIP shapes: plain sections (protocol PJSIP) and the config wizard (PJSIP_WIZ).
+PJSIP_STYLES = ("sections", "wizard")
 DEFAULTS = {
     "protocol": "sip", "registration": "", "active": True, "context": "trunkinbound",
     "codecs": ["ulaw", "alaw"], "dtmfmode": "rfc2833", "qualify": True, "insecure": "port,invite",
-    "options": {}, "timeout": None, "match": None,
+    "options": {}, "timeout": None, "match": None, "pjsip_style": "sections",
 }
 # Keys the toolkit writes itself, per driver: an 'options' entry may not set them again.
 RESERVED = {
@@ -127,6 +129,12 @@ def _carrier_problems(carrier, chan_sip):
                 out.append(problem)
     if carrier.get("options") is not None:
         out += fields.options(carrier["options"], driver, RESERVED[driver])
+    style = carrier.get("pjsip_style")
+    if style is not None and style not in PJSIP_STYLES:
+        out.append("pjsip_style must be one of %s, got %s" % (", ".join(PJSIP_STYLES), fields._show(style)))
+    elif style == "wizard" and driver != "pjsip":
+        out.append("pjsip_style wizard needs PJSIP: this carrier runs on %s (use protocol pjsip)"
+                   % ("chan_sip" if driver == "sip" else "chan_iax2"))
     if carrier.get("match") and driver != "pjsip":
         out.append("match needs PJSIP: %s matches a carrier's calls by its host only (use protocol pjsip, or "
                    "one carrier per source address)" % ("chan_sip" if driver == "sip" else "chan_iax2"))
@@ -188,11 +196,21 @@ def carrier_plan(carriers, chan_sip=True, default_timeout=20):
     return plan
 
 
+def registration_name(item):
+    """The name of a PJSIP carrier's registration object (what 'pjsip show registrations' lists)."""
+    if item["driver"] != "pjsip" or not item.get("registers"):
+        return None
+    return item["name"] + ("-reg-0" if item.get("pjsip_style") == "wizard" else "-reg")
+
+
 def section_names(item):
-    """The sections a planned carrier defines in its driver's files."""
+    """The sections (PJSIP: the objects) a planned carrier defines in its driver's files."""
     name = item["name"]
     if item["driver"] != "pjsip":
         return [name]
+    if item.get("pjsip_style") == "wizard":
+        # The wizard's objects: endpoint and aor NAME, NAME-oauth, NAME-identify, NAME-reg-0.
+        return [name, name + "-oauth", name + "-identify"] + ([name + "-reg-0"] if item.get("registers") else [])
     out = [name]
     sections = item.get("pjsip") or {}
     if sections.get("registration_name"):
@@ -260,6 +278,7 @@ def verify_targets(plan):
             "name": item["name"],
             "driver": item["driver"],
             "registers": item["registers"],
+            "registration": registration_name(item),
             "username": reg.get("username"),
             "domain": reg.get("domain"),
             "qualify": item.get("qualify", True),  # True, False, or milliseconds

@@ -29,6 +29,7 @@ FILES = {
     "vicireg-iax-register.conf": "iax2",
     "vicireg-iax-peers.conf": "iax2",
     "vicireg-pjsip.conf": "pjsip",
+    "vicireg-pjsip-wizard.conf": "pjsip",
 }
 # Main file, include line, and where it goes: register files inside [general], the rest at the end,
 # so that nothing in the main file after the include changes section.
@@ -38,14 +39,18 @@ INCLUDES = [
     ("iax.conf", "#tryinclude vicireg-iax-register.conf", "general", "iax2"),
     ("iax.conf", "#tryinclude vicireg-iax-peers.conf", "end", "iax2"),
     ("pjsip.conf", "#tryinclude vicireg-pjsip.conf", "end", "pjsip"),
+    ("pjsip_wizard.conf", "#tryinclude vicireg-pjsip-wizard.conf", "end", "pjsip"),
 ]
+# Main files the toolkit may create when a dialer has none (res_pjsip_config_wizard reads an absent
+# pjsip_wizard.conf as empty; VICIdial's PJSIP_WIZ carriers live in pjsip_wizard-vicidial.conf).
+CREATE_MAIN = frozenset(["pjsip_wizard.conf"])
 RELOAD = {"sip": "sip reload", "iax2": "iax2 reload", "pjsip": "module reload res_pjsip.so"}
 HEADER = ("; Managed by Ansible (vicireg): carrier %s for %s. Do not edit; edit the inventory's\n"
           "; 'carriers' and run site.yml. VICIdial's own *-vicidial.conf files are left alone.\n")
 BEGIN = re.compile(r"^; vicireg:begin (\S+)$")
 END = re.compile(r"^; vicireg:end (\S+)$")
 SECRET_KEYS = tuple(sorted(fields.SECRET_OPTIONS))
-_SECRET_LINE = re.compile(r"^(\s*(?:%s)\s*=>?\s*).*$" % "|".join(SECRET_KEYS), re.IGNORECASE)
+_SECRET_LINE = re.compile(r"^(\s*(?:[a-z_]+/)?(?:%s)\s*=>?\s*).*$" % "|".join(SECRET_KEYS), re.IGNORECASE)
 _REGISTER_LINE = re.compile(r"^\s*register\s*=>?", re.IGNORECASE)
 
 
@@ -123,8 +128,7 @@ def _pjsip(item, transport_prefix, initial_delay=None):
             ("outbound_auth", r.get("outbound_auth")), ("server_uri", r["server_uri"]),
             ("client_uri", r["client_uri"]), ("outbound_proxy", r.get("outbound_proxy")),
             ("contact_user", r["contact_user"]),
-            ("expiration", r.get("expiration")), ("retry_interval", 20), ("forbidden_retry_interval", 30),
-            ("fatal_retry_interval", 30), ("max_retries", 10000), ("auth_rejection_permanent", "no"),
+            ("expiration", r.get("expiration"))] + _REGISTRATION_POLICY + [
             ("max_random_initial_delay", initial_delay), ("line", "yes"), ("endpoint", name)] if v is not None]))
         if sections.get("auth"):
             a = sections["auth"]
@@ -153,6 +157,50 @@ def _pjsip(item, transport_prefix, initial_delay=None):
     return out
 
 
+# What the toolkit's registrations ask for besides the mapping (sections and wizard alike).
+_REGISTRATION_POLICY = [("retry_interval", 20), ("forbidden_retry_interval", 30), ("fatal_retry_interval", 30),
+                        ("max_retries", 10000), ("auth_rejection_permanent", "no")]
+
+
+def _pjsip_wizard(item, transport_prefix, initial_delay=None):
+    """One pjsip_wizard.conf section for a carrier (VICIdial's PJSIP_WIZ shape), registering and
+    reached exactly as the plain sections do: the wizard's own URIs are replaced by the mapping's."""
+    reg = item.get("reg") or {}
+    name = item["name"]
+    transport = transport_prefix + (reg.get("transport") or "udp")
+    host = item["host"]
+    uri_host = "[%s]" % host if ":" in host and not host.startswith("[") else host
+    port = ":%d" % item["port"] if item.get("port_given", True) and item["port"] != 5060 else ""
+    sections = item.get("pjsip") or {}
+    auth = sections.get("auth")
+    opts = [("type", "wizard"), ("transport", transport), ("remote_hosts", _bare_host(host)),
+            # A literal pattern: the contact (and the URIs below) as the plain sections write them.
+            ("contact_pattern", "sip:%s%s" % (uri_host, port)),
+            ("sends_auth", "yes" if auth else "no"), ("sends_registrations", "yes" if sections else "no")]
+    if auth:
+        opts += [("outbound_auth/username", auth["username"]), ("outbound_auth/password", Secret(auth["password"]))]
+    if sections:
+        r = sections["registration"]
+        opts += [("server_uri_pattern", r["server_uri"]), ("client_uri_pattern", r["client_uri"])]
+        opts += [("registration/" + k, v) for k, v in [
+            ("outbound_proxy", r.get("outbound_proxy")), ("contact_user", r["contact_user"]),
+            ("expiration", r.get("expiration"))] + _REGISTRATION_POLICY + [
+            ("max_random_initial_delay", initial_delay), ("line", "yes"), ("endpoint", name)] if v is not None]
+    dtmf = "rfc4733" if item["dtmfmode"] == "rfc2833" else item["dtmfmode"]
+    endpoint = [("context", item["context"]), ("disallow", "all"), ("allow", ",".join(item["codecs"]))]
+    if reg.get("username"):
+        endpoint.append(("from_user", reg["username"]))
+    if reg.get("domain"):
+        endpoint.append(("from_domain", reg["domain"]))
+    endpoint += [("direct_media", "no"), ("dtmf_mode", dtmf)] + _options(item)
+    opts += [("endpoint/" + k, v) for k, v in endpoint]
+    opts.append(("aor/qualify_frequency", 30 if item["qualify"] is not False else 0))
+    extra = [m for m in item.get("match") or [] if m != _bare_host(host)]
+    if extra:
+        opts.append(("identify/match", ",".join(extra)))
+    return [(name, opts)]
+
+
 def carrier_sections(plan, drivers=("sip", "pjsip", "iax2"), transport_prefix="transport-", initial_delay=None):
     """{file: {carrier: [(section or None, [(key, value)])]}} for the drivers present on the host.
 
@@ -174,6 +222,8 @@ def carrier_sections(plan, drivers=("sip", "pjsip", "iax2"), transport_prefix="t
                 value = item["line"].split("=>", 1)[1].strip().replace("\\;", ";")
                 out[prefix + "register.conf"][name] = [(None, [("register", RegisterValue(value, driver))])]
             out[prefix + "peers.conf"][name] = (_sip_peer if driver == "sip" else _iax_peer)(item)
+        elif item.get("pjsip_style") == "wizard":
+            out["vicireg-pjsip-wizard.conf"][name] = _pjsip_wizard(item, transport_prefix, initial_delay)
         else:
             out["vicireg-pjsip.conf"][name] = _pjsip(item, transport_prefix, initial_delay)
     return out
@@ -360,13 +410,16 @@ def current_targets(files, default_timeout=20):
                                  "domain": reg["domain"], "host": reg["host"], "port": reg["port"],
                                  "port_given": reg["port_given"], "transport": reg["transport"] or "udp",
                                  "timeout": default_timeout}
-            elif filename == "vicireg-pjsip.conf":
+            elif filename in ("vicireg-pjsip.conf", "vicireg-pjsip-wizard.conf"):
+                wizard = filename == "vicireg-pjsip-wizard.conf"
                 opts = dict(m.groups() for m in map(_OPTION.match, body.splitlines()) if m)
-                registers = "type=registration" in body.replace(" ", "")
-                uri = re.search(r"^server_uri=sip:(\[[^\]]+\]|[^:;\s]+)(?::(\d+))?", body, re.MULTILINE)
-                host = uri.group(1) if uri else opts.get("match")
+                registers = ("sends_registrations=yes" if wizard else "type=registration") in body.replace(" ", "")
+                uri = re.search(r"^(?:server_uri|server_uri_pattern)=sip:(\[[^\]]+\]|[^:;\s]+)(?::(\d+))?", body,
+                                re.MULTILINE)
+                host = uri.group(1) if uri else opts.get("remote_hosts" if wizard else "match")
                 port = int(uri.group(2)) if uri and uri.group(2) else 5060
                 targets[name] = {"name": name, "driver": "pjsip", "registers": registers, "username": None,
+                                 "registration": (name + ("-reg-0" if wizard else "-reg")) if registers else None,
                                  "host": host, "port": port, "port_given": bool(uri and uri.group(2)),
                                  "transport": "udp", "timeout": default_timeout}
             elif name not in targets:

@@ -62,7 +62,8 @@ def test_plan_refuses_bad_input():
 def test_verify_targets_hold_no_secret():
     targets = carriers.verify_targets(carriers.carrier_plan(GOOD))
     assert "s3cret" not in repr(targets)
-    assert targets[0] == {"name": "acme", "driver": "sip", "registers": True, "username": "1234", "domain": None,
+    assert targets[0] == {"name": "acme", "driver": "sip", "registers": True, "registration": None,
+                          "username": "1234", "domain": None,
                           "qualify": True,
                           "host": "sip.acme.example", "port": 5060, "port_given": True, "transport": "udp",
                           "timeout": 20}
@@ -127,6 +128,7 @@ def test_current_targets_read_back_the_files_without_secrets():
     targets = {t["name"]: t for t in render.current_targets(files)}
     assert targets["acme"]["username"] == "1234" and targets["acme"]["registers"] is True
     assert targets["acme-pj"] == {"name": "acme-pj", "driver": "pjsip", "registers": True, "username": None,
+                                  "registration": "acme-pj-reg",
                                   "host": "pj.acme.example", "port": 5080, "port_given": True,
                                   "transport": "udp", "timeout": 20}
     assert targets["iaxco"]["driver"] == "iax2" and targets["iaxco"]["port"] == 4569
