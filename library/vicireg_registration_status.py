@@ -48,6 +48,14 @@ options:
     description: Seconds that C(Auth. Sent) may persist before the secret is judged refused.
     type: float
     default: 2.0
+  release:
+    description: >-
+      The files this change wrote (C(touched) of vicireg_config_files: dest and backup_file). Before
+      chan_sip reloads, the carrier's registrar is asked to drop this dialer's old contact of every
+      register line removed or whose contact changed (chan_sip never un-REGISTERs by itself).
+    type: list
+    elements: dict
+    default: []
   settle:
     description: >-
       Seconds after a forced PJSIP re-REGISTER during which an old C(Registered) state does not count
@@ -102,6 +110,8 @@ from ansible.module_utils import vicireg_status as status
 from ansible.module_utils import vicireg_conffile as conffile
 from ansible.module_utils import vicireg_dns as dns
 from ansible.module_utils import vicireg_render as render
+from ansible.module_utils import vicireg_grammar as grammar
+from ansible.module_utils import vicireg_unregister as unregister
 
 MODULES = {"sip": "chan_sip.so", "iax2": "chan_iax2.so", "pjsip": "res_pjsip.so"}
 # The files each driver reads (and what they include): PJSIP objects also come from the config wizard.
@@ -248,9 +258,62 @@ def existing_sections(conf_dir, main, depth=4):
     return sorted(set(names))
 
 
+def _read(path):
+    try:
+        with open(path) as handle:
+            return handle.read()
+    except (IOError, OSError):
+        return ""
+
+
+def _hostport(text):
+    host, _, port = text.rpartition(":")
+    return host.strip("[]"), int(port) if port.isdigit() else 5060
+
+
+def _contact_key(reg):
+    """What a chan_sip binding at the registrar is: the account (AOR) and this dialer's contact user."""
+    return (reg["username"], (reg["domain"] or reg["host"]).lower(), reg["extension"], reg["transport"])
+
+
+def release_sip(ast, touched):
+    """Before chan_sip reloads: un-REGISTER the contacts of register lines this change removes or whose
+    contact it changes (chan_sip itself never does).  ([(carrier, contacts removed)], [problems])."""
+    released, problems = [], []
+    for item in touched:
+        if os.path.basename(item.get("dest") or "") != "vicireg-sip-register.conf" or not item.get("backup_file"):
+            continue
+        old = render._blocks(_read(item["backup_file"]))
+        new = render._blocks(_read(item["dest"]))
+        binds = dict(status.parse_sip_binds(ast.rx("sip show settings", "sip"))) if old else {}
+        for name in sorted(old):
+            try:
+                before = grammar.parse_registration(old[name].strip(), "sip")
+            except grammar.RegistrationError:
+                continue
+            try:
+                after = grammar.parse_registration(new[name].strip(), "sip") if name in new else None
+            except grammar.RegistrationError:
+                after = None
+            if after is not None and _contact_key(after) == _contact_key(before):
+                continue  # the same contact of the same account: chan_sip's next REGISTER replaces it
+            bind = binds.get("sip-" + before["transport"]) or binds.get("sip-udp")
+            if not bind:
+                continue
+            host, port = _hostport(bind)
+            try:
+                released.append((name, unregister.release(before, before["extension"], port, [host])))
+            except unregister.SipError as exc:
+                problems.append("%s: old contact not removed at the carrier (%s); it expires by itself" % (name, exc))
+    return released, problems
+
+
 def wait(module, ast, targets):
     params = module.params
     interval = min(params["interval"], 0.25)
+    released, release_problems = [], []
+    if "sip" in params["reload"] and params["release"]:
+        released, release_problems = release_sip(ast, params["release"])
     start = time.time()
     for driver in params["reload"]:
         ast.rx(render.RELOAD[driver], driver)
@@ -300,7 +363,8 @@ def wait(module, ast, targets):
                         "verdict": j.verdict, "cause": j.cause, "seconds": j.seconds})
     failed = [r["name"] for r in results if r["verdict"] == "failed"]
     return dict(changed=bool(params["reload"]), running=True, carriers=results, failed_carriers=failed,
-                polls=polls, cli_calls=ast.calls, reloaded=params["reload"])
+                polls=polls, cli_calls=ast.calls, reloaded=params["reload"],
+                released=[{"name": n, "contacts": c} for n, c in released], release_problems=release_problems)
 
 
 def main():
@@ -315,6 +379,7 @@ def main():
             settle=dict(type="float", default=1.0),
             asterisk=dict(type="str", default="asterisk"),
             conf_dir=dict(type="path", default="/etc/asterisk"),
+            release=dict(type="list", elements="dict", default=[]),
         ),
         supports_check_mode=True,
     )

@@ -260,6 +260,11 @@ class Judge:
             cause = "peer reachability unknown after %ss (qualify got no answer from %s)" % (t["timeout"], where)
         elif self.state in ("Request Sent", "Unregistered", "Registering", "Trying") and srv:
             cause = ("no SRV target of %s answers (tried %s: wrong records, or a firewall)" % (t["host"], srv))
+            if t["driver"] == "sip":
+                # Seen on the wire (Asterisk 16): without dnsmgr, chan_sip takes the SRV target's
+                # address but the string's port (5060), not the record's.
+                cause += ("; chan_sip follows an SRV record's port only with dnsmgr enabled (dnsmgr.conf "
+                          "enable=yes), otherwise it sends to port %s" % t["port"])
         elif self.state in ("Request Sent", "Unregistered", "Registering", "Trying"):
             cause = ("no answer from the carrier at %s (wrong host or port, or a firewall)" % where)
         else:

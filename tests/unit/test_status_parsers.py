@@ -137,10 +137,15 @@ def test_request_sent_until_timeout_means_no_answer():
     j = _judge()
     j.timeout(110.1, dns="carrier host name h does not resolve")
     assert j.cause == "carrier host name h does not resolve"
-    j = _judge()
+    j = _judge("pjsip")
     assert not j.observe("Request Sent", 101)
     j.timeout(110.1, dns="srv:registrar.example:5062")
     assert "no SRV target of h answers (tried registrar.example:5062" in j.cause
+    assert "dnsmgr" not in j.cause  # PJSIP follows the record's port by itself
+    j = _judge("sip")
+    assert not j.observe("Request Sent", 101)
+    j.timeout(110.1, dns="srv:registrar.example:5062")
+    assert "only with dnsmgr enabled (dnsmgr.conf enable=yes), otherwise it sends to port 5060" in j.cause
 
 
 def test_stale_registration_before_a_chan_sip_reload_does_not_count():
