@@ -194,8 +194,9 @@ def read_states(ast, targets):
             text = ast.rx("pjsip show contacts", driver)
             for t in peers:
                 host = "[%s]" % t["host"] if ":" in t["host"] and not t["host"].startswith("[") else t["host"]
-                states[t["name"]] = (status.parse_pjsip_contacts(text, t["name"], "sip:%s:%s" % (host, t["port"])),
-                                     None)
+                # The aor's contact as rendered: a port only when one other than 5060 was given.
+                port = ":%s" % t["port"] if t.get("port_given", True) and t["port"] != 5060 else ""
+                states[t["name"]] = (status.parse_pjsip_contacts(text, t["name"], "sip:%s%s" % (host, port)), None)
     return states
 
 
@@ -308,12 +309,47 @@ def release_sip(ast, touched):
     return released, problems
 
 
+def _registrations(filename, text):
+    return set(t["registration"] for t in render.current_targets({filename: text}) if t.get("registration"))
+
+
+def release_pjsip(ast, touched):
+    """Before PJSIP reloads: unregister the registrations this change removes, while they still exist.
+
+    Seen in the lab (Asterisk 22): a registration removed by a reload sends its un-REGISTER but never
+    answers the registrar's digest challenge, so its contact stays.  `pjsip send unregister` on the
+    live object does answer it.  Returns ([registration names], [problems])."""
+    gone = []
+    for item in touched:
+        name = os.path.basename(item.get("dest") or "")
+        if name not in ("vicireg-pjsip.conf", "vicireg-pjsip-wizard.conf") or not item.get("backup_file"):
+            continue
+        gone += sorted(_registrations(name, _read(item["backup_file"])) - _registrations(name, _read(item["dest"])))
+    if not gone:
+        return [], []
+    for reg in gone:
+        ast.rx("pjsip send unregister %s" % reg, "pjsip")
+    deadline = time.time() + 4
+    while True:
+        rows = {r["name"]: r["state"] for r in status.parse_pjsip_registrations(ast.rx("pjsip show registrations", "pjsip"))}
+        waiting = [r for r in gone if rows.get(r) not in (None, "Unregistered")]
+        if not waiting or time.time() > deadline:
+            break
+        time.sleep(0.1)
+    return gone, ["%s: still %s after 'pjsip send unregister'; its contact expires by itself" % (r, rows.get(r))
+                  for r in waiting]
+
+
 def wait(module, ast, targets):
     params = module.params
     interval = min(params["interval"], 0.25)
     released, release_problems = [], []
     if "sip" in params["reload"] and params["release"]:
         released, release_problems = release_sip(ast, params["release"])
+    if "pjsip" in params["reload"] and params["release"]:
+        gone, problems = release_pjsip(ast, params["release"])
+        released += [(r, None) for r in gone]
+        release_problems += problems
     start = time.time()
     for driver in params["reload"]:
         ast.rx(render.RELOAD[driver], driver)
@@ -356,6 +392,14 @@ def wait(module, ast, targets):
         if all(j.verdict is not None for j in judges.values()):
             break
         time.sleep(interval)
+    for j in judges.values():
+        t = j.target
+        if j.verdict == "failed" and not dns.is_address(t["host"] or "127.0.0.1"):
+            # PJSIP turns a name that does not resolve into 'Rejected' at once: say what DNS says.
+            problem = dns.resolution_problem(t["host"], t["port"], t.get("port_given", True),
+                                             t.get("transport") or "udp", srv=t["driver"] != "iax2")
+            if problem and not problem.startswith("srv:"):
+                j.cause = problem
     results = []
     for t in targets:
         j = judges[t["name"]]
