@@ -44,7 +44,7 @@ def sip_listen_points(cfg: dict) -> list[tuple[str, int]]:
     sc = cfg["sip_carrier"]
     points = [(sc["address"], int(sc["port"]))]
     if sc.get("srv_port"):
-        points.append((sc["address"], int(sc["srv_port"])))
+        points.append((sc.get("srv_address") or sc["address"], int(sc["srv_port"])))
     if sc.get("second_address"):
         points.append((sc["second_address"], int(sc["port"])))
     return list(dict.fromkeys(points))

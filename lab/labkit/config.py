@@ -90,7 +90,8 @@ def load_config(path: Path | None = None) -> dict:
         if not isinstance(cfg.get(section), dict):
             raise LabError(f"{path}: section '{section}' missing or not a table")
     sc = cfg["sip_carrier"]
-    for addr in (sc["address"], sc.get("second_address") or sc["address"], cfg["iax_carrier"]["address"],
+    for addr in (sc["address"], sc.get("second_address") or sc["address"], sc.get("srv_address") or sc["address"],
+                 cfg["iax_carrier"]["address"],
                  cfg["dns"]["address"]):
         check_address(addr)
     return cfg

@@ -51,7 +51,7 @@ def host_files(cfg: dict, host: Host, pubkey: str) -> dict[str, tuple[str | None
         names = ["iax.conf", "iax-vicidial.conf", "pjsip.conf", "pjsip-vicidial.conf",
                  "extensions.conf", "extensions-vicidial.conf"]
         if host.major < 21:
-            names += ["sip.conf", "sip-vicidial.conf"]
+            names += ["sip.conf", "sip-vicidial.conf", "dnsmgr.conf"]
         for n in common:
             files[f"etc/asterisk/{n}"] = (render(template(f"common/{n}"), ctx, n), 0o640)
         for n in names:

@@ -60,6 +60,7 @@ def _sip_carrier_facts(cfg: dict) -> dict:
     return {"address": sc["address"], "port": int(sc["port"]), "transports": ["udp", "tcp"],
             "srv_port": int(sc.get("srv_port") or sc["port"]),
             "second_address": sc.get("second_address"),
+            "srv_address": sc.get("srv_address") or sc["address"],
             "listen": [f"{proto}:{a}:{p}" for a, p in sip_listen_points(cfg) for proto in ("udp", "tcp")],
             "realm": sc["realm"], "domains": sc.get("domains"), "software": "kamailio",
             "names": names,

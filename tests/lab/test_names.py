@@ -36,11 +36,13 @@ def test_an_srv_only_carrier_registers_on_every_stack(lab, major):
         out = run(lab, d, carrier_list)
         assert out.returncode == 0, out.stdout[-3000:]
         assert {k: v["verdict"] for k, v in out.rows.items()} == {c["name"]: "registered" for c in carrier_list}
-        # PJSIP followed the SRV record to its port (RFC 3263): the REGISTER arrived on 5062.
-        got = [r for r in registrar.registers(since, stage="received")
-               if r["src"].startswith(d["address"] + ":") and r["ru"] == "sip:srv.lab.carrier"
-               and r["to"] == "sip:%s@srv.lab.carrier" % acc["pjsip"]["username"]]
-        assert got and all(r["dst"] == "127.0.0.10:5062" for r in got), got
+        # Both stacks followed the SRV record to its target and port (PJSIP by RFC 3263, chan_sip through
+        # dnsmgr): nothing answers 5060 on the target's address.
+        for kind in ("pjsip", "sip") if major == 16 else ("pjsip",):
+            got = [r for r in registrar.registers(since, stage="received")
+                   if r["src"].startswith(d["address"] + ":") and r["ru"] == "sip:srv.lab.carrier"
+                   and r["to"] == "sip:%s@srv.lab.carrier" % acc[kind]["username"]]
+            assert got and all(r["dst"] == "127.0.0.14:5062" for r in got), (kind, got)
     finally:
         run(lab, d, [])
 
