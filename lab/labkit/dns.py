@@ -200,6 +200,10 @@ def dns_health(cfg: dict) -> tuple[bool, str]:
     with contextlib.suppress(OSError):
         if DNS_CFG.read_text() != unbound_conf_text(cfg):
             return False, "configuration changed"
+    with contextlib.suppress(OSError, ValueError):
+        # The records it serves belong to another zone of lab.toml: start over from the new one.
+        if json.loads(DNS_RECORDS.read_text()).get("base_hash") != _base_hash(cfg):
+            return False, "zone of lab.toml changed"
     ok, detail = probe(cfg)
     return (True, "running") if ok else (False, detail)
 
@@ -322,7 +326,8 @@ def reset_records(cfg: dict) -> int:
     with file_lock(DNS_LOCK):
         now, base = load_records(cfg), base_records(cfg)
         changed = sorted({r["name"] for r in now if r not in base} | {r["name"] for r in base if r not in now})
-        for name in changed:
+        # Every name is written again: unbound may still serve the zone of an older lab.toml.
+        for name in sorted({r["name"] for r in now} | {r["name"] for r in base}):
             _control("local_data_remove", name + ".")
             for r in base:
                 if r["name"] == name:

@@ -49,6 +49,8 @@ FORMS = [
     ("explicit-default-port", 12, "authuser", "{u}:{p}:{a}@lab.carrier:5060"),
 ]
 COMPARED = ("ru", "to", "from", "contact_user", "expires", "auth_user", "dst", "proto")
+# A name with two A records: each stack may pick either address (same port, same transport).
+EITHER = {"two-address-name": {"127.0.0.10", "127.0.0.13"}}
 
 
 def _accounts():
@@ -144,6 +146,10 @@ def test_pjsip_sends_the_register_chan_sip_sends(wire, label):
     assert chan_sip is not None, "chan_sip sent no authorised REGISTER for %s\n%s" % (label, wire["log"][-3000:])
     assert pjsip is not None, "PJSIP sent no authorised REGISTER for %s\n%s" % (label, wire["log"][-3000:])
     a, b = _wire(chan_sip), _wire(pjsip)
-    assert b["dst"].rsplit(":", 1)[0] == a["dst"].rsplit(":", 1)[0]
+    if label in EITHER:
+        for w in (a, b):
+            address, port = w["dst"].rsplit(":", 1)
+            assert address in EITHER[label], w["dst"]
+            w["dst"] = "either:" + port
     different = {k: (a[k], b[k]) for k in COMPARED if a[k] != b[k]}
     assert not different, "%s: chan_sip vs PJSIP differ in %s" % (label, different)
