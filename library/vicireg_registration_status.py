@@ -388,7 +388,8 @@ def wait(module, ast, targets):
             if now - start >= j.target["timeout"]:
                 t = j.target
                 j.timeout(now, dns.resolution_problem(t["host"], t["port"], t.get("port_given", True),
-                                                      t.get("transport") or "udp", srv=t["driver"] != "iax2"))
+                                                      t.get("transport") or "udp", srv=t["driver"] != "iax2",
+                                                      naptr=t["driver"] == "pjsip"))
         if all(j.verdict is not None for j in judges.values()):
             break
         time.sleep(interval)
@@ -397,7 +398,8 @@ def wait(module, ast, targets):
         if j.verdict == "failed" and not dns.is_address(t["host"] or "127.0.0.1"):
             # PJSIP turns a name that does not resolve into 'Rejected' at once: say what DNS says.
             problem = dns.resolution_problem(t["host"], t["port"], t.get("port_given", True),
-                                             t.get("transport") or "udp", srv=t["driver"] != "iax2")
+                                             t.get("transport") or "udp", srv=t["driver"] != "iax2",
+                                             naptr=t["driver"] == "pjsip")
             if problem and not problem.startswith("srv:"):
                 j.cause = problem
     results = []

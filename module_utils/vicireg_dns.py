@@ -17,8 +17,9 @@ import struct
 
 __metaclass__ = type
 
-TYPE_A, TYPE_SRV, TYPE_AAAA = 1, 33, 28
+TYPE_A, TYPE_SRV, TYPE_AAAA, TYPE_NAPTR = 1, 33, 28, 35
 SRV_PREFIX = {"udp": "_sip._udp.", "tcp": "_sip._tcp.", "tls": "_sips._tcp."}
+NAPTR_SERVICE = {"udp": "SIP+D2U", "tcp": "SIP+D2T", "tls": "SIPS+D2T"}
 
 
 class DnsError(Exception):
@@ -98,6 +99,13 @@ def parse_response(data, qid, qtype):
         if rtype == qtype == TYPE_SRV:
             prio, weight, port = struct.unpack(">HHH", rdata[:6])
             records.append((prio, weight, port, _read_name(data, pos + 6)[0]))
+        elif rtype == qtype == TYPE_NAPTR:
+            order, pref = struct.unpack(">HH", rdata[:4])
+            strings, at = [], pos + 4
+            for _ in range(3):  # flags, service, regexp: <length><text>
+                strings.append(data[at + 1:at + 1 + data[at]].decode("ascii", "replace"))
+                at += 1 + data[at]
+            records.append((order, pref, strings[0], strings[1], _read_name(data, at)[0]))
         elif rtype == qtype == TYPE_A and rdlen == 4:
             records.append(socket.inet_ntop(socket.AF_INET, rdata))
         elif rtype == qtype == TYPE_AAAA and rdlen == 16:
@@ -139,17 +147,30 @@ def addresses(name):
         return []
 
 
-def resolution_problem(host, port, port_given, transport="udp", srv=True):
+def naptr_srv_name(host, transport):
+    """The SRV name a NAPTR record of host sends this transport to (RFC 3263), or None."""
+    try:
+        found = query(host, TYPE_NAPTR)
+    except DnsError:
+        return None
+    for _, _, flags, service, replacement in sorted(found):
+        if flags.lower() == "s" and service.upper() == NAPTR_SERVICE.get(transport) and replacement:
+            return replacement
+    return None
+
+
+def resolution_problem(host, port, port_given, transport="udp", srv=True, naptr=False):
     """Why a carrier host cannot be reached by name, or None when it resolves.
 
     srv: whether the driver looks up SRV records when no port is written (chan_sip's srvlookup,
-    always for PJSIP).  Returns a cause naming the DNS failure, or a note of the SRV targets tried
-    (prefixed 'srv:'), or None.
+    always for PJSIP); naptr: whether it reads NAPTR records first (PJSIP, RFC 3263; chan_sip never).
+    Returns a cause naming the DNS failure, or a note of the SRV targets tried (prefixed 'srv:'), or None.
     """
     if is_address(host):
         return None
     if srv and not port_given and transport in SRV_PREFIX:
-        name = SRV_PREFIX[transport] + host
+        via = naptr and naptr_srv_name(host, transport)
+        name = via or SRV_PREFIX[transport] + host
         try:
             targets = query(name, TYPE_SRV)
         except DnsError:
@@ -160,7 +181,7 @@ def resolution_problem(host, port, port_given, transport="udp", srv=True):
             if not usable:
                 return "no SRV target of %s resolves (%s)" % (name, ", ".join(
                     "%s:%d" % (t or ".", p) for _, _, p, t in targets))
-            return "srv:" + ", ".join(usable)
+            return "srv:" + ", ".join(usable) + (" via the NAPTR record of %s" % host if via else "")
     if addresses(host):
         return None
     if srv and not port_given and transport in SRV_PREFIX:
