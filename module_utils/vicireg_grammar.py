@@ -1030,12 +1030,13 @@ def pjsip_registration(value, name, protocol="pjsip", transport_prefix="transpor
     """PJSIP 'type=registration' and 'type=auth' sections (as data) that register as chan_sip does.
 
     What chan_sip sends (transmit_register) and the PJSIP that sends the same:
-    - Request-URI 'sip:DOMAIN' or 'sip:HOST[:port]', a port only when it is not 5060 -> server_uri;
-      PJSIP sends to the server_uri unless an outbound proxy is set.  The domain port is read (and
-      shown by 'sip show registry') but never sent: seen on the wire (tests/lab/test_wire_pjsip.py).
+    - Request-URI 'sip:DOMAIN' or 'sip:HOST', never a port -> server_uri.  The host's port and the
+      domain port are read (and shown by 'sip show registry') but never sent: seen on the wire
+      (tests/lab/test_wire_pjsip.py), IPv4 and IPv6 alike.
     - To and From 'sip:USER@DOMAIN-or-HOST', never a port -> client_uri (PJSIP's To and From).
-    - Sent to the host (SRV first when no port is written; RFC 3263 in PJSIP does the same only when the
-      URI has no port) -> with a domain, outbound_proxy 'sip:HOST[:port];lr', the R-URI staying the domain.
+    - Sent to the host on its port (SRV first when no port is written; RFC 3263 in PJSIP does the same
+      only when the URI has no port) -> outbound_proxy 'sip:HOST[:port];lr' when a domain is given or a
+      port other than 5060 is written (PJSIP sends to the proxy, the R-URI stays chan_sip's).
     - Contact user = the extension, Expires = ~expiry or 120, auth user = authuser or user.
     Sections are named after the carrier ('<name>-reg', '<name>-auth'), so two carriers on one host
     never collide; IPv6 hosts stay bracketed.  A dict is checked and read back like registration_line.
@@ -1048,7 +1049,8 @@ def pjsip_registration(value, name, protocol="pjsip", transport_prefix="transpor
         raise RegistrationError("an IAX2 registration has no PJSIP form")
     reg = _write(reg)[1] if reg else parse_registration(value, protocol)
     host = _uri_host(reg["host"])
-    # Written port other than 5060: in the URI (and no SRV lookup, as RFC 3263 wants for a port).
+    # A written port other than 5060 goes to the proxy URI (which then looks up no SRV, as RFC 3263
+    # wants for a port); the Request-URI never has one.
     port = ":%d" % reg["port"] if reg["port_given"] and reg["port"] != 5060 else ""
     registration = {
         "type": "registration", "transport": str(transport_prefix) + reg["transport"],
@@ -1056,11 +1058,9 @@ def pjsip_registration(value, name, protocol="pjsip", transport_prefix="transpor
         "contact_user": reg["extension"],
         "expiration": reg["expiry"] if reg["expiry"] is not None else CHAN_SIP_DEFAULT_EXPIRY,
     }
-    if reg["domain"]:
-        registration["server_uri"] = "sip:%s" % reg["domain"]
+    registration["server_uri"] = "sip:%s" % (reg["domain"] or host)
+    if reg["domain"] or port:
         registration["outbound_proxy"] = "sip:%s%s;lr" % (host, port)
-    else:
-        registration["server_uri"] = "sip:%s%s" % (host, port)
     sections = {"registration_name": name + "-reg", "registration": registration, "auth_name": None,
                 "auth": None}
     if reg["secret"]:

@@ -414,8 +414,11 @@ def current_targets(files, default_timeout=20):
                 wizard = filename == "vicireg-pjsip-wizard.conf"
                 opts = dict(m.groups() for m in map(_OPTION.match, body.splitlines()) if m)
                 registers = ("sends_registrations=yes" if wizard else "type=registration") in body.replace(" ", "")
-                uri = re.search(r"^(?:server_uri|server_uri_pattern)=sip:(\[[^\]]+\]|[^:;\s]+)(?::(\d+))?", body,
-                                re.MULTILINE)
+                # Where it is sent: the outbound proxy when there is one, else the server URI.
+                uri = (re.search(r"^(?:registration/)?outbound_proxy=sip:(\[[^\]]+\]|[^:;\\\s]+)(?::(\d+))?", body,
+                                 re.MULTILINE) or
+                       re.search(r"^(?:server_uri|server_uri_pattern)=sip:(\[[^\]]+\]|[^:;\s]+)(?::(\d+))?", body,
+                                 re.MULTILINE))
                 host = uri.group(1) if uri else opts.get("remote_hosts" if wizard else "match")
                 port = int(uri.group(2)) if uri and uri.group(2) else 5060
                 targets[name] = {"name": name, "driver": "pjsip", "registers": registers, "username": None,

@@ -47,6 +47,9 @@ def sip_listen_points(cfg: dict) -> list[tuple[str, int]]:
         points.append((sc.get("srv_address") or sc["address"], int(sc["srv_port"])))
     if sc.get("second_address"):
         points.append((sc["second_address"], int(sc["port"])))
+    if sc.get("ipv6_port"):
+        # IPv6 loopback, the lab's one IPv6 point: registration strings with an IPv6 host on the wire.
+        points.append(("[::1]", int(sc["ipv6_port"])))
     return list(dict.fromkeys(points))
 
 
@@ -134,19 +137,21 @@ def start_kamailio(cfg: dict, cfg_text: str) -> int:
 
 def sip_options(addr: str, port: int, timeout: float = 1.0) -> str | None:
     """Send one OPTIONS over UDP; return the status line of the answer (None: no answer)."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    v6 = addr.startswith("[")
+    s = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_DGRAM)
+    me = "[::1]" if v6 else "127.0.0.1"
     try:
-        s.bind(("127.0.0.1", 0))
+        s.bind((me.strip("[]"), 0))
         lport = s.getsockname()[1]
         tag, callid, branch = secrets.token_hex(4), secrets.token_hex(8), secrets.token_hex(6)
         msg = (f"OPTIONS sip:{addr}:{port} SIP/2.0\r\n"
-               f"Via: SIP/2.0/UDP 127.0.0.1:{lport};branch=z9hG4bK{branch};rport\r\n"
-               f"Max-Forwards: 70\r\nFrom: <sip:labctl@127.0.0.1>;tag={tag}\r\n"
+               f"Via: SIP/2.0/UDP {me}:{lport};branch=z9hG4bK{branch};rport\r\n"
+               f"Max-Forwards: 70\r\nFrom: <sip:labctl@{me}>;tag={tag}\r\n"
                f"To: <sip:{addr}:{port}>\r\nCall-ID: {callid}@labctl\r\nCSeq: 1 OPTIONS\r\n"
-               f"Contact: <sip:labctl@127.0.0.1:{lport}>\r\nAccept: application/sdp\r\n"
+               f"Contact: <sip:labctl@{me}:{lport}>\r\nAccept: application/sdp\r\n"
                f"Content-Length: 0\r\n\r\n")
         s.settimeout(timeout)
-        s.sendto(msg.encode(), (addr, port))
+        s.sendto(msg.encode(), (addr.strip("[]"), port))
         data, _ = s.recvfrom(65535)
         return data.decode(errors="replace").split("\r\n", 1)[0]
     except OSError:

@@ -283,11 +283,12 @@ def mount_proc_dev(root: Path) -> None:
 # --------------------------------------------------------------------------------------------
 
 def port_free(proto: str, addr: str, port: int) -> bool:
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM)
+    v6 = addr.startswith("[")
+    s = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM)
     try:
         if proto == "tcp":
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind((addr, port))
+        s.bind((addr.strip("[]"), port))
         return True
     except OSError as exc:
         if exc.errno in (errno.EADDRINUSE, errno.EACCES):

@@ -60,7 +60,8 @@ SIP_PEER_KEYS = frozenset("type host port transport defaultuser fromuser secret 
 IAX_PEER_KEYS = frozenset("type host port username secret auth outkey context qualify requirecalltoken "
                           "disallow allow".split())
 PJSIP_KEYS = {
-    "registration": frozenset("type transport outbound_auth server_uri client_uri contact_user expiration "
+    "registration": frozenset("type transport outbound_auth server_uri client_uri outbound_proxy contact_user "
+                              "expiration "
                               "retry_interval forbidden_retry_interval fatal_retry_interval max_retries "
                               "auth_rejection_permanent max_random_initial_delay line endpoint".split()),
     "auth": frozenset("type auth_type username password".split()),

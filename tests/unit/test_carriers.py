@@ -80,7 +80,8 @@ def test_render_blocks_and_files():
     ip = blocks["vicireg-sip-peers.conf"]["ipauth"]
     assert "host=10.9.8.7" in ip and "secret" not in ip and "qualify=yes" in ip
     pj = blocks["vicireg-pjsip.conf"]["acme-pj"]
-    for line in ("[acme-pj-reg]", "type=registration", "transport=transport-tcp", "server_uri=sip:pj.acme.example:5080",
+    for line in ("[acme-pj-reg]", "type=registration", "transport=transport-tcp", "server_uri=sip:pj.acme.example",
+                 "outbound_proxy=sip:pj.acme.example:5080\\;lr",
                  "client_uri=sip:5678@pj.acme.example", "contact_user=5678", "expiration=300",
                  "outbound_auth=acme-pj-auth", "[acme-pj-auth]", "password=s3cretB", "type=endpoint",
                  "type=aor", "contact=sip:pj.acme.example:5080", "[acme-pj-identify]", "match=pj.acme.example"):

@@ -103,7 +103,8 @@ def test_pjsip_mapping_defaults_user_as_auth_and_host_as_client_domain():
 
 def test_pjsip_ipv6_stays_bracketed():
     got = pjsip_registration("1234:pw@[2001:db8::10]:5080/555", "v6carrier")
-    assert got["registration"]["server_uri"] == "sip:[2001:db8::10]:5080"
+    assert got["registration"]["server_uri"] == "sip:[2001:db8::10]"
+    assert got["registration"]["outbound_proxy"] == "sip:[2001:db8::10]:5080;lr"
     assert got["registration"]["client_uri"] == "sip:1234@[2001:db8::10]"
 
 
@@ -129,9 +130,10 @@ def test_pjsip_rejects_bad_carrier_names(name):
 CHAN_SIP_FORMS = [
     ("u:pw@carrier.example", "sip:carrier.example", "sip:u@carrier.example", None),
     ("u:pw@carrier.example:5060", "sip:carrier.example", "sip:u@carrier.example", None),
-    ("u:pw@carrier.example:5080", "sip:carrier.example:5080", "sip:u@carrier.example", None),
+    ("u:pw@carrier.example:5080", "sip:carrier.example", "sip:u@carrier.example", "sip:carrier.example:5080;lr"),
     ("tcp://u:pw@carrier.example", "sip:carrier.example", "sip:u@carrier.example", None),
-    ("TCP://u:pw@carrier.example:5090", "sip:carrier.example:5090", "sip:u@carrier.example", None),
+    ("TCP://u:pw@carrier.example:5090", "sip:carrier.example", "sip:u@carrier.example",
+     "sip:carrier.example:5090;lr"),
     ("u@dom.example:pw@edge.example", "sip:dom.example", "sip:u@dom.example", "sip:edge.example;lr"),
     ("u@dom.example:pw@edge.example:5070", "sip:dom.example", "sip:u@dom.example", "sip:edge.example:5070;lr"),
     ("u@dom.example:5082:pw:auth@edge.example", "sip:dom.example", "sip:u@dom.example",
@@ -139,7 +141,7 @@ CHAN_SIP_FORMS = [
     ("u@dom.example:5060:pw:auth@edge.example", "sip:dom.example", "sip:u@dom.example", "sip:edge.example;lr"),
     ("peer?u:pw:auth@carrier.example/100~300", "sip:carrier.example", "sip:u@carrier.example", None),
     ("u:pw@[2001:db8::1]", "sip:[2001:db8::1]", "sip:u@[2001:db8::1]", None),
-    ("u:pw@[2001:db8::1]:5080", "sip:[2001:db8::1]:5080", "sip:u@[2001:db8::1]", None),
+    ("u:pw@[2001:db8::1]:5080", "sip:[2001:db8::1]", "sip:u@[2001:db8::1]", "sip:[2001:db8::1]:5080;lr"),
     ('u:"p:w"@carrier.example', "sip:carrier.example", "sip:u@carrier.example", None),
 ]
 
