@@ -213,3 +213,10 @@ def run_playbook(*args, carriers=None, playbook="site.yml", timeout=300):
     except (OSError, ValueError):
         out.report = None
     return out
+
+
+def run_on(dialer, carrier_list):
+    """site.yml limited to one dialer with this carrier list; .rows: that dialer's report rows by carrier."""
+    out = run_playbook("--limit", dialer["name"], carriers=carrier_list)
+    out.rows = {r["carrier"]: r for r in out.report or [] if r["host"] == dialer["name"]}
+    return out

@@ -11,12 +11,6 @@ import labtools
 from labkit import registrar
 
 
-def run(lab, dialer, carrier_list):
-    out = labtools.run_playbook("--limit", dialer["name"], carriers=carrier_list)
-    out.rows = {r["carrier"]: r for r in out.report or [] if r["host"] == dialer["name"]}
-    return out
-
-
 def reg(acc, host, kind):
     return "register => %s:%s@%s" % (acc[kind]["username"], acc[kind]["password"], host)
 
@@ -33,7 +27,7 @@ def test_an_srv_only_carrier_registers_on_every_stack(lab, major):
                              "timeout": 15})
     since = registrar.log_lines()
     try:
-        out = run(lab, d, carrier_list)
+        out = labtools.run_on(d, carrier_list)
         assert out.returncode == 0, out.stdout[-3000:]
         assert {k: v["verdict"] for k, v in out.rows.items()} == {c["name"]: "registered" for c in carrier_list}
         # Both stacks followed the SRV record to its target and port (PJSIP by RFC 3263, chan_sip through
@@ -44,13 +38,13 @@ def test_an_srv_only_carrier_registers_on_every_stack(lab, major):
                    and r["to"] == "sip:%s@srv.lab.carrier" % acc[kind]["username"]]
             assert got and all(r["dst"] == "127.0.0.14:5062" for r in got), (kind, got)
     finally:
-        run(lab, d, [])
+        labtools.run_on(d, [])
 
 
 def test_a_name_that_does_not_resolve_is_named_as_the_cause(lab):
     d = labtools.dialer(lab["facts"], 22)
     acc = d["accounts"]
-    out = run(lab, d, [{"name": "nodns", "protocol": "pjsip", "timeout": 6,
+    out = labtools.run_on(d, [{"name": "nodns", "protocol": "pjsip", "timeout": 6,
                         "registration": reg(acc, "nowhere.lab.carrier", "pjsip")}])
     try:
         assert out.returncode != 0
@@ -59,7 +53,7 @@ def test_a_name_that_does_not_resolve_is_named_as_the_cause(lab):
         assert "nowhere.lab.carrier does not resolve (no SRV record _sip._udp.nowhere.lab.carrier" in row["cause"]
         assert "nowhere.lab.carrier does not resolve" in out.stdout
     finally:
-        run(lab, d, [])
+        labtools.run_on(d, [])
 
 
 def test_srv_targets_that_do_not_answer_are_named_as_the_cause(lab):
@@ -69,20 +63,20 @@ def test_srv_targets_that_do_not_answer_are_named_as_the_cause(lab):
     subprocess.run(labctl + ["add", "_sip._udp.dead.lab.carrier", "SRV", "10", "0", "5099", "registrar.lab.carrier"],
                    check=True, capture_output=True)
     try:
-        out = run(lab, d, [{"name": "deadsrv", "protocol": "pjsip", "timeout": 6,
+        out = labtools.run_on(d, [{"name": "deadsrv", "protocol": "pjsip", "timeout": 6,
                             "registration": reg(acc, "dead.lab.carrier", "pjsip")}])
         assert out.returncode != 0
         cause = out.rows["deadsrv"]["cause"]
         assert "no SRV target of dead.lab.carrier answers (tried registrar.lab.carrier:5099" in cause, cause
     finally:
         subprocess.run(labctl + ["del", "_sip._udp.dead.lab.carrier"], check=True, capture_output=True)
-        run(lab, d, [])
+        labtools.run_on(d, [])
 
 
 def test_ip_authentication_by_name_on_pjsip(lab):
     """An IP-auth carrier given by name, with an extra source given by name in match."""
     d = labtools.dialer(lab["facts"], 22)
-    out = run(lab, d, [{"name": "byname", "protocol": "pjsip", "host": "lab.carrier",
+    out = labtools.run_on(d, [{"name": "byname", "protocol": "pjsip", "host": "lab.carrier",
                         "match": ["multi.lab.carrier"], "timeout": 10}])
     try:
         assert out.returncode == 0, out.stdout[-3000:]
@@ -92,4 +86,4 @@ def test_ip_authentication_by_name_on_pjsip(lab):
         # PJSIP resolved both names: the carrier's address and both of multi.lab.carrier's.
         assert "127.0.0.10" in shown and "127.0.0.13" in shown, shown
     finally:
-        run(lab, d, [])
+        labtools.run_on(d, [])

@@ -16,10 +16,7 @@ sys.path.insert(0, os.path.join(labtools.ROOT, "lab"))
 import call as labcall  # noqa: E402  (lab/call.py)
 
 
-def run(dialer, carrier_list):
-    out = labtools.run_playbook("--limit", dialer["name"], carriers=carrier_list)
-    out.rows = {r["carrier"]: r for r in out.report or [] if r["host"] == dialer["name"]}
-    return out
+run = labtools.run_on
 
 
 def rx(dialer, command):
