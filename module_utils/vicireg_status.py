@@ -290,17 +290,44 @@ def parse_pjsip_transports(output):
     return out
 
 
+_WILDCARD = ("0.0.0.0", "::", "")
+
+
+def _bind(where):
+    """(address, port) of a 'host:port' bind ('[v6]:port' too)."""
+    host, _, port = where.rpartition(":")
+    return host.strip("[]"), port
+
+
+def _overlap(a, b):
+    """Whether two binds hold the same socket: same port, and the same address or a wildcard on either
+    side ('0.0.0.0:5060' takes 5060 on every IPv4 address, as VICIdial's usual 'bindaddr=0.0.0.0' does)."""
+    (ha, pa), (hb, pb) = _bind(a), _bind(b)
+    if pa != pb:
+        return False
+    v6a, v6b = ":" in ha, ":" in hb
+    if ha == hb:
+        return True
+    if ha in _WILDCARD:
+        return ha == "::" or not v6b  # '::' is dual-stack on Linux by default
+    if hb in _WILDCARD:
+        return hb == "::" or not v6a
+    return False
+
+
 def transport_problems(sip_binds, pjsip_transports, needed):
     """Collisions between chan_sip and PJSIP binds, and PJSIP transports the carriers need but lack."""
     problems = []
-    taken = {}
+    taken = []
     for name, where in sip_binds:
-        taken[(name.split("-")[1] if name.split("-")[1] != "tls" else "tcp", where)] = name
+        taken.append((name.split("-")[1] if name.split("-")[1] != "tls" else "tcp", where, name))
     for name, proto, where in pjsip_transports:
-        key = ("tcp" if proto in ("tcp", "tls", "ws", "wss") else "udp", where)
-        if key in taken:
-            problems.append("PJSIP transport %s binds %s %s, which chan_sip (%s) already holds"
-                            % (name, proto, where, taken[key]))
+        kind = "tcp" if proto in ("tcp", "tls", "ws", "wss") else "udp"
+        for other_kind, other, holder in taken:
+            if other_kind == kind and _overlap(where, other):
+                problems.append("PJSIP transport %s binds %s %s, which chan_sip (%s, %s) already holds"
+                                % (name, proto, where, holder, other))
+                break
     names = {name for name, _, _ in pjsip_transports}
     for name in sorted(set(needed) - names):
         problems.append("PJSIP transport %s, which a carrier needs, is not defined on this Asterisk" % name)

@@ -183,5 +183,21 @@ def test_transport_binds_and_collisions_from_captures():
     assert ("transport-udp", "udp", "127.0.0.22:5060") in pj22
     clash = [("transport-udp", "udp", "127.0.0.21:5060")]
     problems = status.transport_problems(binds, clash, ["transport-tls"])
-    assert "chan_sip (sip-udp) already holds" in problems[0]
+    assert "chan_sip (sip-udp, 127.0.0.21:5060) already holds" in problems[0]
     assert "transport-tls, which a carrier needs, is not defined" in problems[1]
+
+
+@pytest.mark.parametrize("sip,pjsip,collide", [
+    ("0.0.0.0:5060", "127.0.0.21:5060", True),   # VICIdial's usual bindaddr=0.0.0.0
+    ("127.0.0.21:5060", "0.0.0.0:5060", True),   # PJSIP's usual bind=0.0.0.0
+    ("0.0.0.0:5060", "0.0.0.0:5070", False),
+    ("127.0.0.21:5060", "127.0.0.22:5060", False),
+    ("[::]:5060", "127.0.0.21:5060", True),      # '::' is dual-stack
+    ("0.0.0.0:5060", "[::1]:5060", False),
+    ("[::1]:5060", "[::1]:5060", True),
+])
+def test_wildcard_binds_collide_with_every_address_on_their_port(sip, pjsip, collide):
+    problems = status.transport_problems([("sip-udp", sip)], [("transport-udp", "udp", pjsip)], [])
+    assert bool(problems) is collide, problems
+    # Another protocol never collides (udp vs tcp sockets).
+    assert status.transport_problems([("sip-tcp", sip)], [("transport-udp", "udp", pjsip)], []) == []
