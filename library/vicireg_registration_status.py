@@ -102,13 +102,13 @@ drivers:
 
 import os
 import re
-import socket
 import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils import vicireg_status as status
 from ansible.module_utils import vicireg_conffile as conffile
 from ansible.module_utils import vicireg_dns as dns
+from ansible.module_utils import vicireg_files as files
 from ansible.module_utils import vicireg_render as render
 from ansible.module_utils import vicireg_grammar as grammar
 from ansible.module_utils import vicireg_unregister as unregister
@@ -150,15 +150,7 @@ def addresses(host, port):
     (the system resolver, on the dialer); an empty set when the name does not resolve."""
     key = (host, port)
     if key not in _RESOLVED:
-        bare = host.strip("[]")
-        try:
-            infos = socket.getaddrinfo(bare, port, 0, socket.SOCK_DGRAM)
-        except (socket.gaierror, UnicodeError):
-            infos = []
-        out = set()
-        for family, _, _, _, sockaddr in infos:
-            out.add(("[%s]:%s" if family == socket.AF_INET6 else "%s:%s") % (sockaddr[0], port))
-        _RESOLVED[key] = out
+        _RESOLVED[key] = set(("[%s]:%s" if ":" in a else "%s:%s") % (a, port) for a in dns.addresses(host))
     return _RESOLVED[key]
 
 
@@ -260,16 +252,7 @@ def existing_sections(conf_dir, main, depth=4):
 
 
 def _read(path):
-    try:
-        with open(path) as handle:
-            return handle.read()
-    except (IOError, OSError):
-        return ""
-
-
-def _hostport(text):
-    host, _, port = text.rpartition(":")
-    return host.strip("[]"), int(port) if port.isdigit() else 5060
+    return files.read(path) or ""
 
 
 def _contact_key(reg):
@@ -301,7 +284,7 @@ def release_sip(ast, touched):
             bind = binds.get("sip-" + before["transport"]) or binds.get("sip-udp")
             if not bind:
                 continue
-            host, port = _hostport(bind)
+            host, port = status.split_bind(bind)
             try:
                 released.append((name, unregister.release(before, before["extension"], port, [host])))
             except unregister.SipError as exc:
@@ -338,6 +321,21 @@ def release_pjsip(ast, touched):
         time.sleep(0.1)
     return gone, ["%s: still %s after 'pjsip send unregister'; its contact expires by itself" % (r, rows.get(r))
                   for r in waiting]
+
+
+_DNS_PROBLEMS = {}
+
+
+def dns_problem(target):
+    """vicireg_dns.resolution_problem for a target, asked once per run (a timeout and the final causes
+    both need it)."""
+    t = target
+    key = (t["host"], t["port"], t.get("port_given", True), t.get("transport") or "udp", t["driver"])
+    if key not in _DNS_PROBLEMS:
+        _DNS_PROBLEMS[key] = None if not t["host"] else dns.resolution_problem(
+            t["host"], t["port"], t.get("port_given", True), t.get("transport") or "udp",
+            srv=t["driver"] != "iax2", naptr=t["driver"] == "pjsip")
+    return _DNS_PROBLEMS[key]
 
 
 def wait(module, ast, targets):
@@ -386,22 +384,15 @@ def wait(module, ast, targets):
         waiting = [j for j in judges.values() if j.verdict is None]
         for j in waiting:
             if now - start >= j.target["timeout"]:
-                t = j.target
-                j.timeout(now, dns.resolution_problem(t["host"], t["port"], t.get("port_given", True),
-                                                      t.get("transport") or "udp", srv=t["driver"] != "iax2",
-                                                      naptr=t["driver"] == "pjsip"))
+                j.timeout(now, dns_problem(j.target))
         if all(j.verdict is not None for j in judges.values()):
             break
         time.sleep(interval)
     for j in judges.values():
-        t = j.target
-        if j.verdict == "failed" and not dns.is_address(t["host"] or "127.0.0.1"):
-            # PJSIP turns a name that does not resolve into 'Rejected' at once: say what DNS says.
-            problem = dns.resolution_problem(t["host"], t["port"], t.get("port_given", True),
-                                             t.get("transport") or "udp", srv=t["driver"] != "iax2",
-                                             naptr=t["driver"] == "pjsip")
-            if problem and not problem.startswith("srv:"):
-                j.cause = problem
+        # PJSIP turns a name that does not resolve into 'Rejected' at once: say what DNS says.
+        problem = dns_problem(j.target) if j.verdict == "failed" else None
+        if problem and not problem.startswith("srv:"):
+            j.cause = problem
     results = []
     for t in targets:
         j = judges[t["name"]]

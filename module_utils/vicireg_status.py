@@ -293,25 +293,24 @@ def parse_pjsip_transports(output):
 _WILDCARD = ("0.0.0.0", "::", "")
 
 
-def _bind(where):
-    """(address, port) of a 'host:port' bind ('[v6]:port' too)."""
+def split_bind(where):
+    """(address, port) of a 'host:port' bind ('[v6]:port' too); port 5060 when none is shown."""
     host, _, port = where.rpartition(":")
-    return host.strip("[]"), port
+    return host.strip("[]"), int(port) if port.isdigit() else 5060
 
 
 def _overlap(a, b):
     """Whether two binds hold the same socket: same port, and the same address or a wildcard on either
     side ('0.0.0.0:5060' takes 5060 on every IPv4 address, as VICIdial's usual 'bindaddr=0.0.0.0' does)."""
-    (ha, pa), (hb, pb) = _bind(a), _bind(b)
+    (ha, pa), (hb, pb) = split_bind(a), split_bind(b)
     if pa != pb:
         return False
-    v6a, v6b = ":" in ha, ":" in hb
     if ha == hb:
         return True
     if ha in _WILDCARD:
-        return ha == "::" or not v6b  # '::' is dual-stack on Linux by default
+        return ha == "::" or ":" not in hb  # '::' is dual-stack on Linux by default
     if hb in _WILDCARD:
-        return hb == "::" or not v6a
+        return hb == "::" or ":" not in ha
     return False
 
 
