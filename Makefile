@@ -7,7 +7,7 @@ LAB_HOSTS ?= 2
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: venv lint unit test lab-test molecule lab lab-down lab-status demo bench bench-lab bench-site captures clean
+.PHONY: venv lint unit test lab-test molecule lab lab-down lab-status demo bench bench-grammar bench-lab bench-site captures clean
 
 venv: $(VENV)/.installed
 
@@ -51,7 +51,13 @@ demo: venv lab
 	$(PYTHON) lab/call.py --dialer lab-a16-01 --account d1sip --hold 1
 	$(PYTHON) lab/call.py --dialer lab-a22-02 --account d2pjsip --hold 1
 
+# site.yml on 1, 5, 10 and 20 lab dialers (10 carriers each), next to the restart-and-wait procedure.
+# Leaves the lab running with 20 dialers.
 bench: venv
+	$(PYTHON) lab/labctl.py up --hosts 20
+	$(BIN)/python benchmarks/bench_fleet.py
+
+bench-grammar: venv
 	$(BIN)/python benchmarks/bench_grammar.py
 
 bench-lab:

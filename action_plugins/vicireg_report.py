@@ -21,6 +21,7 @@ _UTILS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))
 if _UTILS not in sys.path:
     sys.path.insert(0, _UTILS)
 
+import vicireg_lock as lock  # noqa: E402
 import vicireg_report as report  # noqa: E402
 
 DOCUMENTATION = r"""
@@ -59,14 +60,8 @@ options:
 
 
 def _run_id():
-    """This ansible-playbook run: the controller process (the worker's parent) and its start time."""
-    pid = os.getppid()
-    try:
-        with open("/proc/%d/stat" % pid) as handle:
-            started = handle.read().rsplit(")", 1)[1].split()[19]
-    except (IOError, OSError, IndexError):
-        started = "?"
-    return "%d-%s" % (pid, started)
+    """This ansible-playbook run (the id the dialers' locks name)."""
+    return lock.controller_run()["run"]
 
 
 class ActionModule(ActionBase):

@@ -22,6 +22,7 @@ import vicireg_carriers as carriers  # noqa: E402
 import vicireg_grammar as grammar  # noqa: E402
 import vicireg_render as render  # noqa: E402
 import vicireg_report as report  # noqa: E402
+import vicireg_rollout as rollout  # noqa: E402
 import vicireg_status as status  # noqa: E402
 
 
@@ -50,6 +51,11 @@ def vicireg_section_problems(plan, existing, transport_prefix="transport-"):
 def vicireg_mask_secrets(text, carrier_list):
     """text with every secret of these carriers (and the inventory's option secrets) masked."""
     return carriers.mask_secrets(str(text), carrier_list)
+
+
+def vicireg_secret_values(carrier_list):
+    """The carriers' secrets, for a module's no_log option (its output masks exactly these)."""
+    return sorted(carriers.secret_values(carrier_list))
 
 
 def vicireg_carrier_plan(value, chan_sip=True, default_timeout=20):
@@ -93,10 +99,8 @@ def vicireg_includes(drivers):
 
 def vicireg_transport_problems(snapshot, plan, transport_prefix="transport-"):
     """chan_sip/PJSIP bind collisions and missing PJSIP transports on a dialer (list of messages)."""
-    needed = [transport_prefix + ((c.get("reg") or {}).get("transport") or "udp")
-              for c in plan if c["driver"] == "pjsip"]
-    return status.transport_problems([tuple(x) for x in snapshot.get("sip_binds") or []],
-                                     [tuple(x) for x in snapshot.get("pjsip_transports") or []], needed)
+    return status.plan_transport_problems(snapshot.get("sip_binds"), snapshot.get("pjsip_transports"), plan,
+                                          transport_prefix)
 
 
 def vicireg_failures(results, host):
@@ -140,6 +144,34 @@ def vicireg_check_mode_results(targets, change, previous):
         out.append({"name": name, "driver": None, "state": before.get(name) or "absent", "verdict": "check mode",
                     "cause": "would be removed", "seconds": None})
     return out
+
+
+def vicireg_rollout_batches(hosts, canary=1, batch="25%"):
+    """The rollout's batches of dialers with a change: the canary alone first, then batches."""
+    if not isinstance(hosts, list):
+        raise AnsibleFilterError("vicireg_rollout_batches expects a list of dialers, got %s" % type(hosts).__name__)
+    try:
+        return rollout.batches(hosts, canary, batch)
+    except ValueError as exc:
+        raise AnsibleFilterError(str(exc))
+
+
+def vicireg_lock_notes(hosts, hostvars):
+    """What the dialers' locks did in this run: waits for another run, and locks of dead runs taken over."""
+    notes = []
+    for host in hosts or []:
+        snap = hostvars[host].get("vicireg_carriers_snapshot") or {}
+        if snap.get("lock_waited_for"):
+            notes.append("%s: waited for another run (%s)" % (host, snap["lock_waited_for"]))
+        if snap.get("lock_taken_over_text"):
+            notes.append("%s: took over the lock of a run that is gone (%s)" % (host, snap["lock_taken_over_text"]))
+    return notes
+
+
+def vicireg_not_reached(targets, cause):
+    """Rows for a dialer the rollout did not reach (an earlier batch failed): its own verdict."""
+    return [{"name": t["name"], "driver": t.get("driver"), "state": "not reached", "verdict": "not reached",
+             "cause": str(cause), "seconds": None} for t in targets or []]
 
 
 def vicireg_row_hosts(rows):

@@ -100,7 +100,9 @@ drivers:
   type: dict
 """
 
+import grp
 import os
+import pwd
 import re
 import time
 
@@ -112,6 +114,8 @@ from ansible.module_utils import vicireg_files as files
 from ansible.module_utils import vicireg_render as render
 from ansible.module_utils import vicireg_grammar as grammar
 from ansible.module_utils import vicireg_unregister as unregister
+from ansible.module_utils import vicireg_carriers as carriers
+from ansible.module_utils import vicireg_lock as lock
 
 MODULES = {"sip": "chan_sip.so", "iax2": "chan_iax2.so", "pjsip": "res_pjsip.so"}
 # The files each driver reads (and what they include): PJSIP objects also come from the config wizard.
@@ -339,7 +343,12 @@ def dns_problem(target):
 
 
 def wait(module, ast, targets):
-    params = module.params
+    return judge(ast, targets, module.params, lock=_Lease(module))
+
+
+def judge(ast, targets, params, lock=None):
+    """Reload params['reload'] (after releasing what chan_sip/PJSIP would leave at the carrier), then
+    poll until every target has a verdict; a no-op run calls it with nothing to reload."""
     interval = min(params["interval"], 0.25)
     released, release_problems = [], []
     if "sip" in params["reload"] and params["release"]:
@@ -365,6 +374,8 @@ def wait(module, ast, targets):
               for t in targets}
     polls = 0
     while True:
+        if lock and polls % 20 == 19:
+            lock.refresh()
         states = read_states(ast, [j.target for j in judges.values() if j.verdict is None])
         polls += 1
         now = time.time()
@@ -404,11 +415,118 @@ def wait(module, ast, targets):
                 released=[{"name": n, "contacts": c} for n, c in released], release_problems=release_problems)
 
 
+class _Lease:
+    """This run's hold on the dialer's lock (module_utils/vicireg_lock), when the task passes `lock`."""
+
+    def __init__(self, module):
+        p = module.params
+        self.owner, self.path, self.lease = p["lock"], p["lock_file"], p["lock_lease"]
+        self.module = module
+
+    def acquire(self):
+        """(acquired, result fields): busy is not a failure, the action plugin waits and retries."""
+        if not self.owner:
+            return True, {}
+        got, holder, taken = lock.acquire(self.path, self.owner, self.lease, self.module.params["lock_steal"])
+        if not got:
+            return False, dict(lock_busy=True, lock_holder=holder, lock_holder_text=lock.describe(holder))
+        return True, dict(lock_held=True, lock_taken_over=taken,
+                          lock_taken_over_text=lock.describe(taken) if taken else None)
+
+    def refresh(self):
+        if self.owner:
+            try:
+                lock.refresh(self.path, self.owner, self.lease)
+            except lock.LockLost as exc:
+                self.module.fail_json(msg=str(exc), lock_lost=True)
+
+    def release(self):
+        return bool(self.owner) and lock.release(self.path, self.owner)
+
+
+def desired_state(module, snap):
+    """Render the carriers here, against this Asterisk (the drivers it loaded, chan_sip or not), and
+    compare with the files as they are: what would change, and what stops a change (transports, sections).
+    The same code the controller's filters run (module_utils), shipped with this module."""
+    want = module.params["desired"]
+    # The output must never carry a secret (the task is no_log too, but a caller may forget).
+    module.no_log_values.update(carriers.secret_values(want["carriers"]))
+    loaded = [d for d in ("sip", "iax2", "pjsip") if snap["drivers"].get(d)]
+    has_chan_sip = bool(snap["drivers"].get("sip")) or (snap["major"] or 0) < 21
+    try:
+        plan = carriers.carrier_plan(want["carriers"], has_chan_sip, int(want.get("default_timeout", 20)))
+        rendered = render.render_files(plan, loaded, want.get("transport_prefix", "transport-"),
+                                       want.get("initial_delay"))
+    except grammar.RegistrationError as exc:
+        module.fail_json(msg=carriers.mask_secrets(str(exc), want["carriers"]), running=True)
+    prefix = want.get("transport_prefix", "transport-")
+    problems = (status.plan_transport_problems(snap["sip_binds"], snap["pjsip_transports"], plan, prefix)
+                + carriers.section_problems(plan, snap["sections"], prefix))
+    change = render.changes(rendered["digests"], snap["digests"])
+    pending = _unwritten(module.params["conf_dir"], rendered["files"], loaded, want)
+    return dict(has_chan_sip=has_chan_sip, change=change, targets=carriers.verify_targets(plan), problems=problems,
+                noop=not change["files"] and not pending, unwritten=pending)
+
+
+def _unwritten(conf_dir, texts, loaded, want):
+    """Files (and include lines) vicireg_config_files would write: the one-call no-op needs none."""
+    out = []
+    try:
+        uid = pwd.getpwnam(want.get("owner", "root")).pw_uid
+        gid = grp.getgrnam(want.get("group", "asterisk")).gr_gid
+    except KeyError:
+        return ["owner or group unknown on the dialer"]
+    mode = int(str(want.get("mode", "0640")), 8)
+    for name, text in sorted(texts.items()):
+        path = os.path.join(conf_dir, name)
+        try:
+            info = os.stat(path)
+        except OSError:
+            out.append(name)
+            continue
+        if files.read(path) != text or (info.st_uid, info.st_gid, info.st_mode & 0o7777) != (uid, gid, mode):
+            out.append(name)
+    for main, line, _where, driver in render.INCLUDES:
+        if driver in loaded:
+            text = files.read(os.path.join(conf_dir, main))
+            if text is None or not any(x.strip() == line for x in text.splitlines()):
+                out.append(main)
+    return out
+
+
+def run_snapshot(module, ast):
+    """One call for a no-op: take the lock, read, render and compare here, and judge the carriers as
+    they are when nothing is to change (then give the lock back at once)."""
+    p = module.params
+    lease = _Lease(module)
+    got, fields = lease.acquire()
+    if not got:
+        module.exit_json(changed=False, running=None, **fields)
+    try:
+        snap = snapshot(module, ast)
+        snap.update(fields)
+        if p["desired"] is not None:
+            snap.update(desired_state(module, snap))
+            if snap["noop"] and not snap["problems"] and p["judge"]:
+                snap.update(judge(ast, snap["targets"], dict(p, reload=[], fresh=[], release=[])))
+                snap["changed"] = False
+    except status.AsteriskUnavailable as exc:
+        (module.fail_json if p["strict"] else module.exit_json)(
+            msg=str(exc), changed=False, running=False, cause=str(exc), drivers={}, digests={}, previous=[],
+            lock_released=lease.release(), **fields)
+    if p["desired"] is None or snap["noop"] or snap["problems"]:
+        # Nothing will be written on this dialer in this run: no reason to keep others waiting.
+        snap["lock_released"] = lease.release()
+    if p["strict"] and snap.get("problems"):
+        module.fail_json(msg="%s; nothing was changed" % "; ".join(snap["problems"]), **snap)
+    return snap
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
             carriers=dict(type="list", elements="dict", default=[]),
-            mode=dict(type="str", choices=["snapshot", "wait"], default="wait"),
+            mode=dict(type="str", choices=["snapshot", "wait", "release"], default="wait"),
             reload=dict(type="list", elements="str", default=[]),
             fresh=dict(type="list", elements="str", default=[]),
             interval=dict(type="float", default=0.2),
@@ -417,6 +535,15 @@ def main():
             asterisk=dict(type="str", default="asterisk"),
             conf_dir=dict(type="path", default="/etc/asterisk"),
             release=dict(type="list", elements="dict", default=[]),
+            desired=dict(type="dict"),
+            secrets=dict(type="list", elements="str", default=[], no_log=True),
+            judge=dict(type="bool", default=True),
+            strict=dict(type="bool", default=False),
+            lock=dict(type="dict"),
+            lock_file=dict(type="path", default=lock.DEFAULT_PATH),
+            lock_lease=dict(type="float", default=300.0),
+            lock_steal=dict(type="str"),
+            unlock=dict(type="str", choices=["never", "if_ok", "always"], default="never"),
         ),
         supports_check_mode=True,
     )
@@ -427,17 +554,24 @@ def main():
     for t in targets:
         t.setdefault("timeout", 20)
     ast = Asterisk(module, module.params["asterisk"])
+    lease = _Lease(module)
+    if module.params["mode"] == "release":
+        module.exit_json(changed=False, lock_released=lease.release())
     try:
         if module.params["mode"] == "snapshot" or module.check_mode:
-            module.exit_json(**snapshot(module, ast))
-        module.exit_json(**wait(module, ast, targets))
+            module.exit_json(**run_snapshot(module, ast))
+        lease.refresh()
+        result = wait(module, ast, targets)
     except status.AsteriskUnavailable as exc:
-        if module.params["mode"] == "snapshot":
-            module.exit_json(changed=False, running=False, cause=str(exc), drivers={}, digests={}, previous=[])
         results = [{"name": t["name"], "driver": t["driver"], "state": "unavailable", "verdict": "failed",
                     "cause": str(exc), "seconds": None} for t in targets]
+        released = module.params["unlock"] == "always" and lease.release()
         module.fail_json(msg=str(exc), running=not str(exc).startswith("Asterisk is not running"),
-                         carriers=results, failed_carriers=[t["name"] for t in targets])
+                         carriers=results, failed_carriers=[t["name"] for t in targets], lock_released=released)
+    unlock = module.params["unlock"]
+    result["lock_released"] = (unlock == "always" or (unlock == "if_ok" and not result["failed_carriers"])) \
+        and lease.release()
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

@@ -244,6 +244,13 @@ def section_problems(plan, existing, transport_prefix="transport-"):
 
 def mask_secrets(text, carriers):
     """text with every secret the carriers hold replaced by the mask (longest first)."""
+    for secret in sorted(secret_values(carriers), key=len, reverse=True):
+        text = text.replace(secret, grammar.MASK)
+    return text
+
+
+def secret_values(carriers):
+    """Every secret the carriers hold, as written (and with ';' escaped as Asterisk reads it)."""
     found = set()
     for carrier in carriers if isinstance(carriers, list) else []:
         if not isinstance(carrier, dict):
@@ -264,9 +271,7 @@ def mask_secrets(text, carriers):
             for key, value in options.items():
                 if isinstance(key, str) and key.lower() in fields.SECRET_OPTIONS and isinstance(value, str) and value:
                     found.add(value)
-    for secret in sorted(found, key=len, reverse=True):
-        text = text.replace(secret, grammar.MASK)
-    return text
+    return found
 
 
 def verify_targets(plan):

@@ -124,4 +124,6 @@ def report_junit(rows, suite="vicireg registrations"):
                                                     "-" if r["protocol"] is None else r["protocol"])))
         if r["verdict"] == "failed":
             ET.SubElement(case, "failure", message=_xml(r["cause"])).text = _xml("state: %s" % r["state"])
+        elif r["verdict"] == "not reached":  # an earlier batch of the rollout failed: nothing done here
+            ET.SubElement(case, "skipped", message=_xml(r["cause"]))
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

@@ -331,3 +331,11 @@ def transport_problems(sip_binds, pjsip_transports, needed):
     for name in sorted(set(needed) - names):
         problems.append("PJSIP transport %s, which a carrier needs, is not defined on this Asterisk" % name)
     return problems
+
+
+def plan_transport_problems(sip_binds, pjsip_transports, plan, transport_prefix="transport-"):
+    """transport_problems for a render plan: the PJSIP transports its carriers name must exist."""
+    needed = [transport_prefix + ((c.get("reg") or {}).get("transport") or "udp")
+              for c in plan if c["driver"] == "pjsip"]
+    return transport_problems([tuple(x) for x in sip_binds or []], [tuple(x) for x in pjsip_transports or []],
+                              needed)
