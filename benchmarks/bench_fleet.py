@@ -7,7 +7,8 @@ measured, it prints:
   - the wall seconds of a changing run (every dialer's chan_sip-or-PJSIP carrier `bchg` gets the other
     of two contact users) and of a no-op run (the same vars again); a run counts only when it exits 0,
     every carrier's verdict in reports/registrations.json is registered/reachable, and the changing run
-    changed every dialer (the no-op none); otherwise the figure says FAILED;
+    changed every dialer (the no-op none); otherwise the figure says FAILED; the changing run goes as the
+    role's defaults say (the canary, then batches of 25%), and once more with every dialer in one batch;
   - the seconds each added dialer costs (slope from the previous size), changing and no-op;
   - the controller's CPU seconds (user+sys) and peak RSS (the largest process) of the ansible-playbook
     process tree of each run (os.wait4: the playbook and every descendant it reaped);
@@ -55,6 +56,8 @@ OK_VERDICTS = ("registered", "reachable")
 # size: (changing s, no-op s)
 TIME_TARGETS = {1: (3.5, 2.0), 20: (15.0, 8.0)}
 RATIO_TARGET = 5.0
+# The rollout without canary or batches: what the same change costs when every dialer goes at once.
+ONE_BATCH = {"vicireg_carriers_canary": 0, "vicireg_carriers_batch": "100%"}
 # The registering carriers: name, protocol, account kind ('main': sip where the dialer has chan_sip,
 # else pjsip), contact user ('' = the account's user, None = bchg's alternating one), pjsip_style.
 REGISTERING = (
@@ -264,12 +267,13 @@ def toolkit_files(d):
     return out
 
 
-def toolkit_run(facts, dialers, phase, expect=None):
+def toolkit_run(facts, dialers, phase, expect=None, extra=None):
     """site.yml with the fleet's carriers; expect 'change' (every dialer's files changed, bchg's new contact
     user in them) or 'noop' (no file changed), judged on the dialers' files, not on the run's output."""
     names = [d["name"] for d in dialers]
     data = {"bench_carriers": {d["name"]: fleet_carriers(facts, d, phase[d["name"]]) for d in dialers},
             "carriers": "{{ bench_carriers[inventory_hostname] }}"}
+    data.update(extra or {})
     before = {d["name"]: toolkit_files(d) for d in dialers}
     run = run_playbook("site.yml", names, data)
     run.problems += report_problems(names)
@@ -300,7 +304,11 @@ def measure_toolkit(facts, dialers, phase):
     changing = toolkit_run(facts, dialers, phase, expect="change")
     log("%d dialer(s): no-op run" % len(dialers))
     noop = toolkit_run(facts, dialers, phase, expect="noop")
-    return changing, noop
+    for d in dialers:
+        phase[d["name"]] ^= 1
+    log("%d dialer(s): changing run, every dialer in one batch (no canary)" % len(dialers))
+    at_once = toolkit_run(facts, dialers, phase, expect="change", extra=ONE_BATCH)
+    return changing, noop, at_once
 
 
 def labctl(*args):
@@ -377,25 +385,27 @@ def targets(size, changing, noop, naive):
 
 
 def print_table(rows, naive, sizes, wait, notes):
-    head = ("%7s %10s %8s %9s %9s %9s %9s %8s %8s %9s %9s  %s"
-            % ("dialers", "changing", "no-op", "+chg/dlr", "+nop/dlr", "CPU chg", "CPU nop", "RSS chg", "RSS nop",
-               "naive", "naive/new", "targets"))
+    head = ("%7s %10s %9s %8s %9s %9s %9s %9s %8s %8s %9s %9s  %s"
+            % ("dialers", "changing", "1 batch", "no-op", "+chg/dlr", "+nop/dlr", "CPU chg", "CPU nop", "RSS chg",
+               "RSS nop", "naive", "naive/new", "targets"))
     print("site.yml on N lab dialers x %d carriers (7 registering, 3 IP-auth); seconds, MiB; naive = template, "
           "restart Asterisk, wait %d s, grep" % (CARRIERS, wait))
     print(head)
     print("-" * len(head))
     for i, size in enumerate(sizes):
-        chg, nop = rows[size]["changing"], rows[size]["noop"]
+        chg, nop, one = rows[size]["changing"], rows[size]["noop"], rows[size]["at_once"]
         nv = naive.get(size)
         ratio = "%.1fx" % (nv.wall / chg.wall) if nv is not None and nv.ok and chg.ok else "-"
-        print("%7d %10s %8s %9s %9s %9.2f %9.2f %8.0f %8.0f %9s %9s  %s" % (
-            size, fmt(chg, chg.wall), fmt(nop, nop.wall), slope(rows, sizes, i, "changing"),
+        print("%7d %10s %9s %8s %9s %9s %9.2f %9.2f %8.0f %8.0f %9s %9s  %s" % (
+            size, fmt(chg, chg.wall), fmt(one, one.wall), fmt(nop, nop.wall), slope(rows, sizes, i, "changing"),
             slope(rows, sizes, i, "noop"), chg.cpu, nop.cpu, chg.rss, nop.rss,
             "-" if nv is None else fmt(nv, nv.wall), ratio, targets(size, chg, nop, nv)))
-    print("+chg/dlr, +nop/dlr: seconds per added dialer from the previous size; CPU: user+sys of the "
-          "ansible-playbook tree; RSS: its largest process")
+    print("changing: canary then batches of 25% (the defaults); 1 batch: the same change with canary 0 and "
+          "batch 100%; +chg/dlr, +nop/dlr: seconds per added dialer from the previous size; CPU: user+sys of "
+          "the ansible-playbook tree; RSS: its largest process")
     for size in sizes:
-        for label, run in (("changing", rows[size]["changing"]), ("no-op", rows[size]["noop"]),
+        for label, run in (("changing", rows[size]["changing"]), ("1 batch", rows[size]["at_once"]),
+                           ("no-op", rows[size]["noop"]),
                            ("naive", naive.get(size))):
             if run is not None and not run.ok:
                 print("%d dialer(s), %s FAILED: %s (output: %s)" % (size, label, "; ".join(run.problems[:6]),
@@ -420,8 +430,8 @@ def main():
     WATCH.start()
     try:
         for size in sizes:
-            changing, noop = measure_toolkit(facts, dialers[:size], phase)
-            rows[size] = {"changing": changing, "noop": noop}
+            changing, noop, at_once = measure_toolkit(facts, dialers[:size], phase)
+            rows[size] = {"changing": changing, "noop": noop, "at_once": at_once}
         if not args.skip_naive:
             for size in sizes:
                 naive[size], extra = measure_naive(facts, dialers[:size], phase, args.naive_wait, len(dialers))

@@ -38,6 +38,14 @@ def vicireg_problem_rows(value, host):
             for label, message in carriers.problems_by_carrier(value)]
 
 
+def vicireg_problem_rows_of(hosts, hostvars):
+    """vicireg_problem_rows for every dialer of the play (their `carriers` from hostvars)."""
+    rows = []
+    for host in hosts or []:
+        rows += vicireg_problem_rows(hostvars[host].get("carriers"), host)
+    return rows
+
+
 def vicireg_problem_text(rows):
     """One line naming each refused carrier with its problem."""
     return "; ".join("carrier %s: %s" % (r.get("carrier"), r.get("cause")) for r in rows or [])
@@ -166,6 +174,21 @@ def vicireg_lock_notes(hosts, hostvars):
         if snap.get("lock_taken_over_text"):
             notes.append("%s: took over the lock of a run that is gone (%s)" % (host, snap["lock_taken_over_text"]))
     return notes
+
+
+def vicireg_change_lines(hosts, hostvars):
+    """One line per dialer with a change: what its carriers and files do (names only, never content)."""
+    lines = []
+    for host in hosts or []:
+        snap = hostvars[host].get("vicireg_carriers_snapshot") or {}
+        change = snap.get("change")
+        if not change or snap.get("noop", True):
+            continue
+        lines.append("%s: added: %s; changed: %s; removed: %s; files: %s; reload: %s" % (
+            host, ", ".join(change["added"]) or "-", ", ".join(change["changed"]) or "-",
+            ", ".join(change["removed"]) or "-", ", ".join(snap.get("unwritten") or []) or "-",
+            ", ".join(change["drivers"]) or "-"))
+    return lines
 
 
 def vicireg_not_reached(targets, cause):

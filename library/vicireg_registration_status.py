@@ -26,9 +26,9 @@ options:
     elements: dict
     default: []
   mode:
-    description: C(snapshot) reads once; C(wait) reloads then polls for verdicts.
+    description: C(snapshot) reads once; C(wait) reloads then polls for verdicts; C(release) gives the lock back.
     type: str
-    choices: [snapshot, wait]
+    choices: [snapshot, wait, release]
     default: wait
   reload:
     description: Drivers to reload before polling (C(sip), C(iax2), C(pjsip)).
@@ -70,6 +70,72 @@ options:
     description: Asterisk's configuration directory (snapshot reads the toolkit's files there).
     type: path
     default: /etc/asterisk
+  desired:
+    description: >-
+      Snapshot only: the carriers as in inventory (C(carriers)) and the render settings (C(default_timeout),
+      C(transport_prefix), C(initial_delay), C(owner), C(group), C(mode)). The module renders them here
+      against this Asterisk and returns C(change), C(targets), C(problems) and C(noop); with O(judge) and
+      nothing to change it also judges the carriers as they are (C(carriers), C(failed_carriers)).
+    type: dict
+  secrets:
+    description: The carriers' secrets; the module's output masks exactly these.
+    type: list
+    elements: str
+    default: []
+  judge:
+    description: Snapshot only, with O(desired) - judge the carriers when nothing is to change.
+    type: bool
+    default: true
+  strict:
+    description: Snapshot only - fail when Asterisk does not answer or a carrier cannot go on this dialer.
+    type: bool
+    default: false
+  write:
+    description: >-
+      Wait only - first write these files (C(files) templates, C(includes), C(owner), C(group), C(mode),
+      C(backups_keep); as vicireg_config_files does), then reload the drivers of the files written
+      (O(reload) is ignored) and judge. Returns C(touched) for a rollback.
+    type: dict
+  write_secrets:
+    description: The secrets the templates of O(write) stand for (token to secret).
+    type: dict
+    default: {}
+  refresh_peers:
+    description: >-
+      With O(write) - IP-auth chan_sip peers (changed ones) taken out for one reload before the reload
+      that proves them, so their reachability is measured anew.
+    type: list
+    elements: str
+    default: []
+  fail_on_failed:
+    description: Wait only - fail the task when a carrier's verdict is C(failed) (the result still has every verdict).
+    type: bool
+    default: false
+  lock:
+    description: >-
+      This run as the owner of the dialer's lock (the action plugin fills it in from C(true)); snapshot
+      takes the lock, every other call renews it and fails when this run lost it.
+    type: raw
+  lock_file:
+    description: The lock file on the dialer.
+    type: path
+    default: /run/lock/vicireg-carriers.lock
+  lock_lease:
+    description: Seconds the hold lasts without a call renewing it.
+    type: float
+    default: 300
+  lock_wait:
+    description: Snapshot only (action plugin) - seconds to wait for a dialer another run holds.
+    type: float
+    default: 0
+  lock_steal:
+    description: Take the lock over from this run id (the controller saw that run is dead).
+    type: str
+  unlock:
+    description: Give the lock back at the end - C(never), C(if_ok) (no carrier failed) or C(always).
+    type: str
+    choices: [never, if_ok, always]
+    default: never
 author: vicireg project
 """
 
@@ -102,6 +168,7 @@ drivers:
 
 import grp
 import os
+from concurrent.futures import ThreadPoolExecutor
 import pwd
 import re
 import time
@@ -116,6 +183,7 @@ from ansible.module_utils import vicireg_grammar as grammar
 from ansible.module_utils import vicireg_unregister as unregister
 from ansible.module_utils import vicireg_carriers as carriers
 from ansible.module_utils import vicireg_lock as lock
+from ansible.module_utils import vicireg_write as write
 
 MODULES = {"sip": "chan_sip.so", "iax2": "chan_iax2.so", "pjsip": "res_pjsip.so"}
 # The files each driver reads (and what they include): PJSIP objects also come from the config wizard.
@@ -127,10 +195,24 @@ class Asterisk:
         self.module = module
         self.binary = binary
         self.calls = 0
+        self.cache = {}
+
+    def prefetch(self, commands):
+        """Run these CLI commands at once (each `asterisk -rx` is its own console connection); the next
+        rx() of each returns its output. A read costs one round trip instead of one per command."""
+        todo = [c for c in commands if c not in self.cache]
+        if len(todo) < 2:
+            return
+        with ThreadPoolExecutor(max_workers=min(8, len(todo))) as pool:
+            for command, result in zip(todo, pool.map(self._run, todo)):
+                self.cache[command] = result
+
+    def _run(self, command):
+        return self.module.run_command([self.binary, "-rx", command])
 
     def rx(self, command, driver="core"):
         self.calls += 1
-        rc, out, err = self.module.run_command([self.binary, "-rx", command])
+        rc, out, err = self.cache.pop(command) if command in self.cache else self._run(command)
         text = (out or "") + (err or "")
         if rc != 0 and not text.strip():
             raise status.AsteriskUnavailable("asterisk -rx '%s' failed with exit code %d" % (command, rc))
@@ -139,6 +221,7 @@ class Asterisk:
 
 
 def loaded_drivers(ast):
+    ast.prefetch(["module show like %s" % name for name in MODULES.values()] + ["core show version"])
     out = {}
     for driver, name in MODULES.items():
         text = ast.rx("module show like %s" % name)
@@ -164,6 +247,7 @@ def read_states(ast, targets):
     by_driver = {}
     for t in targets:
         by_driver.setdefault(t["driver"], []).append(t)
+    ast.prefetch(_state_commands(by_driver))
     for driver, items in by_driver.items():
         regs = [t for t in items if t["registers"]]
         peers = [t for t in items if not t["registers"]]
@@ -196,6 +280,28 @@ def read_states(ast, targets):
     return states
 
 
+def _by_driver(targets):
+    out = {}
+    for t in targets:
+        out.setdefault(t["driver"], []).append(t)
+    return out
+
+
+def _state_commands(by_driver):
+    """The CLI reads read_states needs, so that they run at once."""
+    out = []
+    for driver, items in by_driver.items():
+        if any(t["registers"] for t in items):
+            out.append({"sip": "sip show registry", "iax2": "iax2 show registry",
+                        "pjsip": "pjsip show registrations"}[driver])
+        peers = [t for t in items if not t["registers"]]
+        if peers and driver == "pjsip":
+            out.append("pjsip show contacts")
+        elif driver in ("sip", "iax2"):
+            out += ["%s show peer %s" % (driver, t["name"]) for t in peers]
+    return out
+
+
 def _from_row(row, with_time=False):
     if row is None:
         return (None, None)
@@ -214,6 +320,9 @@ def snapshot(module, ast):
             with open(path) as handle:
                 texts[filename] = handle.read()
     previous = [t for t in render.current_targets(texts) if drivers.get(t["driver"])]
+    ast.prefetch((["sip show settings"] if drivers.get("sip") else [])
+                 + (["pjsip show transports"] if drivers.get("pjsip") else [])
+                 + _state_commands(_by_driver(previous)))
     states = read_states(ast, previous) if previous else {}
     for t in previous:
         t["state"] = states.get(t["name"], (None, None))[0]
@@ -342,8 +451,31 @@ def dns_problem(target):
     return _DNS_PROBLEMS[key]
 
 
+_TOUCHED = []  # what this call wrote, for the rollback also when Asterisk stops answering mid-way
+
+
 def wait(module, ast, targets):
-    return judge(ast, targets, module.params, lock=_Lease(module))
+    """Write (when given the files), release, reload, judge: a change is this one call."""
+    params = dict(module.params)
+    touched, refreshed = None, None
+    if params["write"] is not None:
+        w = params["write"]
+        try:
+            planned = write.plan(params["conf_dir"], w.get("files"), params["write_secrets"], w.get("includes"),
+                                 w.get("owner", "root"), w.get("group", "asterisk"), w.get("mode", "0640"))
+            touched, _ = write.apply(planned, module.backup_local, int(w.get("backups_keep", 5)))
+        except write.WriteError as exc:
+            module.fail_json(msg=str(exc), touched=exc.touched, carriers=[], failed_carriers=[])
+        _TOUCHED[:] = touched
+        params["release"] = touched
+        params["reload"] = sorted(set(t["driver"] for t in touched if t["driver"]))
+        peers = [n for n in params["refresh_peers"] if n in set(params["fresh"])]
+        if "sip" in params["reload"] and peers:
+            refreshed = write.refresh_sip_peers(lambda c: ast.rx(c, "sip"), params["conf_dir"], peers)
+    result = judge(ast, targets, params, lock=_Lease(module))
+    if touched is not None:
+        result.update(touched=touched, peers_refreshed=refreshed)
+    return result
 
 
 def judge(ast, targets, params, lock=None):
@@ -539,6 +671,10 @@ def main():
             secrets=dict(type="list", elements="str", default=[], no_log=True),
             judge=dict(type="bool", default=True),
             strict=dict(type="bool", default=False),
+            fail_on_failed=dict(type="bool", default=False),
+            write=dict(type="dict"),
+            write_secrets=dict(type="dict", default={}, no_log=True),
+            refresh_peers=dict(type="list", elements="str", default=[]),
             lock=dict(type="dict"),
             lock_file=dict(type="path", default=lock.DEFAULT_PATH),
             lock_lease=dict(type="float", default=300.0),
@@ -567,10 +703,14 @@ def main():
                     "cause": str(exc), "seconds": None} for t in targets]
         released = module.params["unlock"] == "always" and lease.release()
         module.fail_json(msg=str(exc), running=not str(exc).startswith("Asterisk is not running"),
-                         carriers=results, failed_carriers=[t["name"] for t in targets], lock_released=released)
+                         carriers=results, failed_carriers=[t["name"] for t in targets], lock_released=released,
+                         touched=list(_TOUCHED))
     unlock = module.params["unlock"]
     result["lock_released"] = (unlock == "always" or (unlock == "if_ok" and not result["failed_carriers"])) \
         and lease.release()
+    if module.params["fail_on_failed"] and result["failed_carriers"]:
+        module.fail_json(msg="; ".join("carrier %s (%s): state %s: %s" % (r["name"], r["driver"], r["state"], r["cause"])
+                                       for r in result["carriers"] if r["verdict"] == "failed"), **result)
     module.exit_json(**result)
 
 

@@ -51,29 +51,8 @@ gone:
   type: bool
 """
 
-import os
-import re
-import time
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils import vicireg_files as files
-from ansible.module_utils import vicireg_render as render
-
-PEERS = "vicireg-sip-peers.conf"
-
-
-def without(text, names):
-    """text without the marked blocks of these carriers."""
-    kept, skip = [], False
-    for line in text.splitlines(True):
-        m = render.BEGIN.match(line.rstrip("\n"))
-        if m and m.group(1) in names:
-            skip = True
-        if not skip:
-            kept.append(line)
-        if skip and render.END.match(line.rstrip("\n")):
-            skip = False
-    return "".join(kept)
+from ansible.module_utils import vicireg_write as write
 
 
 def main():
@@ -87,28 +66,14 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
-    path = os.path.join(p["conf_dir"], PEERS)
-    original = files.read(path)
-    names = set(p["names"])
-    if module.check_mode or not names or original is None:
-        module.exit_json(changed=False, gone=not names)
+    if module.check_mode or not p["names"]:
+        module.exit_json(changed=False, gone=not p["names"])
 
     def rx(command):
         rc, out, err = module.run_command([p["asterisk"], "-rx", command])
         return (out or "") + (err or "")
 
-    gone = False
-    try:
-        files.rewrite(path, without(original, names))
-        rx("sip reload")
-        deadline = time.time() + p["timeout"]
-        while time.time() < deadline:
-            if all(re.search(r"Peer \S+ not found", rx("sip show peer %s" % n)) for n in names):
-                gone = True
-                break
-            time.sleep(0.1)
-    finally:
-        files.rewrite(path, original)
+    gone = write.refresh_sip_peers(rx, p["conf_dir"], p["names"], p["timeout"])
     module.exit_json(changed=True, gone=gone)
 
 

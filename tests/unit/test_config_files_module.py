@@ -17,7 +17,8 @@ import vicireg_render as render
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LIBRARY = os.path.join(ROOT, "library", "vicireg_config_files.py")
 UTILS = os.path.join(ROOT, "module_utils")
-SHARED = ("vicireg_fields", "vicireg_grammar", "vicireg_conffile", "vicireg_render", "vicireg_files")
+SHARED = ("vicireg_fields", "vicireg_grammar", "vicireg_conffile", "vicireg_render", "vicireg_files",
+          "vicireg_write")
 
 
 @pytest.fixture
@@ -57,7 +58,7 @@ def test_write_gives_the_final_owner_and_mode_before_any_content(cfm, tmp_path, 
     monkeypatch.setattr(os, "fchown", fchown)
     monkeypatch.setattr(os, "fchmod", fchmod)
     uid, gid = (4321, 4322) if os.geteuid() == 0 else (os.getuid(), os.getgid())
-    cfm._write(str(dest), "[acme]\nsecret=x\n", uid, gid, 0o640)
+    cfm.files.write_atomic(str(dest), "[acme]\nsecret=x\n", uid, gid, 0o640)
     assert seen == [("fchown", 0), ("fchmod", 0)]
     assert dest.read_text() == "[acme]\nsecret=x\n"
     info = os.lstat(dest)
@@ -72,7 +73,7 @@ def test_write_replaces_a_symlink_at_the_destination_without_following_it(cfm, t
     dest = tmp_path / "vicireg-pjsip.conf"
     dest.symlink_to(target)
     os.chmod(target, 0o644)
-    cfm._write(str(dest), "new\n", os.getuid(), os.getgid(), 0o600)
+    cfm.files.write_atomic(str(dest), "new\n", os.getuid(), os.getgid(), 0o600)
     assert not dest.is_symlink() and dest.read_text() == "new\n" and mode_of(dest) == 0o600
     assert target.read_text() == "precious\n" and mode_of(target) == 0o644
 
@@ -86,7 +87,7 @@ def test_write_never_opens_a_symlink_planted_at_a_temp_name(cfm, tmp_path, monke
     planted.symlink_to(target)
     monkeypatch.setattr(tempfile, "_get_candidate_names", lambda: iter(["planted", "fresh"]))
     dest = tmp_path / "vicireg-sip-register.conf"
-    cfm._write(str(dest), "register => u:x@h\n", os.getuid(), os.getgid(), 0o640)
+    cfm.files.write_atomic(str(dest), "register => u:x@h\n", os.getuid(), os.getgid(), 0o640)
     assert target.read_text() == "precious\n"
     assert planted.is_symlink() and os.readlink(planted) == str(target)
     assert dest.read_text() == "register => u:x@h\n" and not dest.is_symlink()
@@ -101,7 +102,7 @@ def test_write_leaves_nothing_behind_when_the_rename_fails(cfm, tmp_path, monkey
 
     monkeypatch.setattr(os, "replace", refuse)
     with pytest.raises(OSError):
-        cfm._write(str(dest), "new\n", os.getuid(), os.getgid(), 0o640)
+        cfm.files.write_atomic(str(dest), "new\n", os.getuid(), os.getgid(), 0o640)
     assert dest.read_text() == "old\n"
     assert sorted(os.listdir(tmp_path)) == ["vicireg-iax-peers.conf"]
 
@@ -118,7 +119,7 @@ def test_restore_puts_back_a_backup_with_its_mode_and_removes_a_file_that_had_no
     created = tmp_path / "vicireg-pjsip.conf"
     created.write_text("brand new\n")
     never = tmp_path / "vicireg-iax-peers.conf"
-    failed = cfm._restore([{"dest": str(changed), "backup_file": str(backup)},
+    failed = cfm.files.restore([{"dest": str(changed), "backup_file": str(backup)},
                            {"dest": str(created), "backup_file": None},
                            {"dest": str(never), "backup_file": None}])
     assert failed == []
@@ -132,7 +133,7 @@ def test_restore_reports_what_it_could_not_put_back_and_goes_on(cfm, tmp_path):
     first.write_text("new\n")
     second = tmp_path / "b.conf"
     second.write_text("new\n")
-    failed = cfm._restore([{"dest": str(first), "backup_file": str(tmp_path / "missing~")},
+    failed = cfm.files.restore([{"dest": str(first), "backup_file": str(tmp_path / "missing~")},
                            {"dest": str(second), "backup_file": None}])
     assert len(failed) == 1 and failed[0].startswith(str(first))
     assert not second.exists()
@@ -146,23 +147,23 @@ LINE = "#tryinclude vicireg-sip-register.conf"
 @pytest.mark.parametrize("header", ["[general]", "[general] ; the settings", "  [general]  "])
 def test_with_include_goes_right_after_general(cfm, header):
     text = "; sip.conf\n%s\nbindport=5060\n\n[peer]\nhost=x\n" % header
-    out = cfm._with_include(text, LINE, "general")
+    out = cfm.write.with_include(text, LINE, "general")
     assert out.splitlines() == ["; sip.conf", header, LINE, "bindport=5060", "", "[peer]", "host=x"]
-    assert cfm._with_include(out, LINE, "general") == out  # idempotent
+    assert cfm.write.with_include(out, LINE, "general") == out  # idempotent
 
 
 @pytest.mark.parametrize("text", ["[peer]\nhost=x\n", "", "; [general]\n[peer]\n", "[general](+)\n[generalx]\n",
                                   "[peer]\ngeneral=1\n"])
 def test_with_include_refuses_a_file_without_general(cfm, text):
-    assert cfm._with_include(text, LINE, "general") is None
+    assert cfm.write.with_include(text, LINE, "general") is None
 
 
 def test_with_include_at_the_end_adds_a_missing_newline_first(cfm):
     line = "#tryinclude vicireg-sip-peers.conf"
-    assert cfm._with_include("[general]\n[peer]\nhost=x", line, "end") == "[general]\n[peer]\nhost=x\n%s\n" % line
-    assert cfm._with_include("", line, "end") == line + "\n"
+    assert cfm.write.with_include("[general]\n[peer]\nhost=x", line, "end") == "[general]\n[peer]\nhost=x\n%s\n" % line
+    assert cfm.write.with_include("", line, "end") == line + "\n"
     done = "[general]\n%s\n" % line
-    assert cfm._with_include(done, line, "end") == done
+    assert cfm.write.with_include(done, line, "end") == done
 
 
 # --- the whole module -----------------------------------------------------------------------------
