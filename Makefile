@@ -20,7 +20,7 @@ $(VENV)/.installed: requirements.txt
 lint: venv
 	$(BIN)/yamllint --strict .
 	$(BIN)/ansible-lint --profile production
-	$(BIN)/python -m compileall -q module_utils filter_plugins library action_plugins lab tests benchmarks
+	$(BIN)/python -m compileall -q module_utils filter_plugins library action_plugins callback_plugins lab tests benchmarks
 
 unit: venv
 	$(BIN)/pytest -q tests/unit

@@ -2,7 +2,7 @@
 carrier, counted at the lab's Kamailio (usrloc), and an inbound call rings exactly one channel.
 
 chan_sip never un-REGISTERs on reload; the toolkit asks the registrar to drop the old contact first
-(library/vicireg_registration_status.py, release). PJSIP un-REGISTERs a re-created registration itself.
+(module_utils/vicireg_release.py). PJSIP un-REGISTERs a re-created registration itself.
 """
 import os
 import sys
