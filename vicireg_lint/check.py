@@ -6,7 +6,8 @@ belongs to the first setting whose removal makes it go away (else to the carrier
 a registration string's column is the grammar's own. Values the linter cannot see are kept out of
 the verdict: a vault value not decrypted, a Jinja expression (a string that is one expression is
 skipped; one with expressions inside is checked with each expression read as a plain word, and
-only what fails with every such reading is reported).
+only what fails with every such reading is reported). An expression that only names a variable the
+inventory sets once, to a plain string (a decrypted vault value too), is read as that string.
 """
 import itertools
 import re
@@ -21,6 +22,8 @@ JINJA = re.compile(r"\{\{.*?(\}\}|\Z)|\{%.*?(%\}|\Z)|\{#.*?(#\}|\Z)", re.S)
 PLACEHOLDERS = ("x", "1")
 # Every mix of the placeholders over the first expressions of a carrier (2**6 readings at most).
 MIXED_MAX = 6
+# An expression that only names a variable: `{{ vault_acme_secret }}`.
+REFERENCE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 
 
 def jinja_spans(value):
@@ -48,15 +51,20 @@ def _unseen_deep(value):
     return _unseen(value) or ("Jinja" if jinja_spans(value) else None)
 
 
-def _substitute(value, words):
-    """(value with each Jinja expression replaced by the next of words, index map back to value)."""
+def _substitute(value, replace):
+    """(value with each Jinja expression replaced by replace(expression), or kept when that is None;
+    index map back to value)."""
     out, back, last = [], [], 0
     for start, end in jinja_spans(value):
         out.append(value[last:start])
         back += range(last, start)
-        word = next(words)
+        word = replace(value[start:end])
+        if word is None:
+            word = value[start:end]
+            back += range(start, end)
+        else:
+            back += [start] * len(word)
         out.append(word)
-        back += [start] * len(word)
         last = end
     out.append(value[last:])
     back += range(last, len(value) + 1)
@@ -110,9 +118,34 @@ def _column(carrier, variant, back):
     return None
 
 
-def check_carrier(carrier, node, label):
-    """Found problems and notes of one carrier mapping (node: its mapping node)."""
+def _resolve(carrier, known):
+    """(carrier with `{{ name }}` of known variables replaced, {key: index map}, {key: names})."""
+    carrier, backs, names = dict(carrier), {}, {}
+    for key, value in list(carrier.items()):
+        used = []
+
+        def replace(text):
+            match = REFERENCE.fullmatch(text)
+            if match and match.group(1) in known:
+                used.append(match.group(1))
+                return known[match.group(1)]
+            return None
+        if jinja_spans(value):
+            new, back = _substitute(value, replace)
+            if used:
+                carrier[key], backs[key], names[key] = new, back, used
+    return carrier, backs, names
+
+
+def check_carrier(carrier, node, label, known=None):
+    """Found problems and notes of one carrier mapping (node: its mapping node); known: variables
+    that `{{ name }}` may be read as."""
     found = []
+    carrier, resolved, names = _resolve(carrier, known or {})
+    for key in sorted(names, key=str):
+        _, value_node = source.pair(node, key)
+        found.append(Found(value_node or node, label, "%s: read %s as the inventory sets it" % (
+            key, ", ".join("{{ %s }}" % n for n in sorted(set(names[key])))), note=True))
     unseen = {k: why for k, why in ((k, _unseen(v)) for k, v in carrier.items()) if why}
     partial = [k for k, v in carrier.items() if k not in unseen and jinja_spans(v)]
     for key in sorted(unseen, key=str):
@@ -136,7 +169,7 @@ def check_carrier(carrier, node, label):
             backs = {}
             words = itertools.chain(mix, itertools.repeat(PLACEHOLDERS[0]))
             for key in partial:
-                variant[key], backs[key] = _substitute(carrier[key], words)
+                variant[key], backs[key] = _substitute(carrier[key], lambda text: next(words))
             readings.append((variant, backs, "/".join(mix[:count])))
     failing = None  # {key or None: [(message, index)]}
     for variant, backs, word in readings:
@@ -149,6 +182,8 @@ def check_carrier(carrier, node, label):
             index = None
             if key == "registration":
                 index = _column(variant, variant[key], backs.get(key, range(len(str(variant[key])) + 1)))
+                if index is not None and key in resolved:
+                    index = resolved[key][index]
             if key in partial:
                 message += " (with the Jinja expressions read as %s)" % word
             here.setdefault(key, []).append((message, index))
@@ -168,7 +203,7 @@ def check_carrier(carrier, node, label):
     return found
 
 
-def check_list(value, node, var):
+def check_list(value, node, var, known=None):
     """Found problems and notes of one carrier list variable (value and its node)."""
     if not isinstance(value, list) or not isinstance(node, source.yaml.SequenceNode):
         return [Found(node, var, message) for _, message in carriers.problems_by_carrier(value)]
@@ -184,7 +219,7 @@ def check_list(value, node, var):
         if not isinstance(item, dict):
             found += [Found(item_node, label, m) for m in _problems(item)]
             continue
-        found += check_carrier(item, item_node, label)
+        found += check_carrier(item, item_node, label, known)
         per_carrier.append((index, item, item_node, label))
     # List-wide problems (the same name twice): what the whole list has beyond its carriers' own.
     whole = [(label, m) for label, m in carriers.problems_by_carrier(value)]

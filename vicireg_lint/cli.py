@@ -93,7 +93,17 @@ def _vars_mappings(root, value, vars_file):
     return out
 
 
-def lint_text(path, text, report, decrypter, vars_file, depth=0):
+class Parsed:
+    """One file read: its YAML nodes and values (a vault file decrypted when a secret was given)."""
+
+    def __init__(self, path, vars_file, loaded):
+        self.path, self.vars_file = path, vars_file
+        self.root, self.value, self.duplicates, self.vault_events = loaded
+        self.variables = _vars_mappings(self.root, self.value, vars_file)
+
+
+def read_text(path, text, report, decrypter, vars_file, depth=0):
+    """Parsed, or None when the file cannot be read as YAML (reported)."""
     if text.lstrip().startswith(source.VAULT_HEADER):
         problem = source.envelope_problem(text)
         if problem:
@@ -108,32 +118,48 @@ def lint_text(path, text, report, decrypter, vars_file, depth=0):
         report.add(path, 1, 1, "vault", "vault-encrypted file decrypted: lines and columns are those of "
                    "its decrypted content", note=True)
         if depth == 0:
-            return lint_text(path, plain, report, decrypter, vars_file, depth + 1)
+            return read_text(path, plain, report, decrypter, vars_file, depth + 1)
         return report.add(path, 1, 1, "vault", "a vault inside a vault is not read")
     try:
-        root, value, duplicates, vault_events = source.load(text, decrypter)
+        parsed = Parsed(path, vars_file, source.load(text, decrypter))
     except source.YamlProblem as exc:
         return report.add(path, exc.line, exc.column, "yaml", str(exc))
     if decrypter is None and "!vault" in text:
-        count = len([n for n in _nodes(root) if n.tag in ("!vault", "!vault-encrypted")])
+        count = len([n for n in _nodes(parsed.root) if n.tag in ("!vault", "!vault-encrypted")])
         if count:
             report.add(path, 1, 1, "vault", "%d inline !vault value(s): their structure is checked, their content "
                        "is not (give --vault-password-file or --vault-id)" % count, note=True)
-    if vars_file and value is not None and not isinstance(value, dict):
+    return parsed
+
+
+def known_variables(parsed_files):
+    """{name: value} of the variables set to one plain string (no Jinja, vault decrypted) in all files."""
+    values = {}
+    for parsed in parsed_files:
+        for _, variables in parsed.variables:
+            for name, value in variables.items():
+                plain = isinstance(value, str) and not check.jinja_spans(value)
+                values.setdefault(name, set()).add(str(value) if plain else object())
+    return {name: seen.pop() for name, seen in values.items() if len(seen) == 1 and isinstance(next(iter(seen)), str)}
+
+
+def check_parsed(parsed, report, known):
+    path, value = parsed.path, parsed.value
+    if parsed.vars_file and value is not None and not isinstance(value, dict):
         report.add(path, 1, 1, "yaml", "a vars file must hold a mapping of variables, got %s" % type(value).__name__)
     labels = {}  # node id -> carrier label, for duplicate keys and vault values inside carriers
-    for vars_node, variables in _vars_mappings(root, value, vars_file):
+    for vars_node, variables in parsed.variables:
         for var, var_value in variables.items():
             if not isinstance(var, str) or not CARRIER_VAR.match(var):
                 continue
             _, node = source.pair(vars_node, var)
-            for found in _check_var(var, var_value, node):
+            for found in _check_var(var, var_value, node, known):
                 report.add_found(path, found)
             _label_carriers(var, var_value, node, labels)
-    for node, kind, message in vault_events:
+    for node, kind, message in parsed.vault_events:
         line, column = source.position(node)
         report.add(path, line, column, labels.get(id(node), "vault"), message, note=(kind == "note"))
-    for node_id, dups in duplicates.items():
+    for node_id, dups in parsed.duplicates.items():
         for key, key_node, first in dups:
             line, column = source.position(key_node)
             report.add(path, line, column, labels.get(node_id, "yaml"),
@@ -155,7 +181,7 @@ def _nodes(root):
             todo += node.value
 
 
-def _check_var(var, value, node):
+def _check_var(var, value, node, known):
     """Found of one variable: `carriers` always (as the role reads it); `*_carriers` when a list of mappings."""
     why = check._unseen(value)
     if why and not isinstance(value, list):
@@ -163,7 +189,7 @@ def _check_var(var, value, node):
         return [check.Found(node, var, "%s is %s: not checked" % (var, what), note=True)]
     if var != "carriers" and not (isinstance(value, list) and any(isinstance(c, dict) for c in value)):
         return []
-    return check.check_list(value, node, var)
+    return check.check_list(value, node, var, known)
 
 
 def _label_carriers(var, value, node, labels):
@@ -175,7 +201,7 @@ def _label_carriers(var, value, node, labels):
             labels.update((id(n), label) for n in _nodes(item_node))
 
 
-def lint_file(path, report, decrypter, explicit=False):
+def read_file(path, report, decrypter):
     try:
         with open(path, "rb") as handle:
             raw = handle.read()
@@ -185,7 +211,7 @@ def lint_file(path, report, decrypter, explicit=False):
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         return report.add(path, 1, 1, "yaml", "not UTF-8 text (byte %d)" % exc.start)
-    lint_text(path, text, report, decrypter, _is_vars_file(path))
+    return read_text(path, text, report, decrypter, _is_vars_file(path))
 
 
 def main(argv=None, stdout=None, stderr=None):
@@ -212,14 +238,23 @@ def main(argv=None, stdout=None, stderr=None):
         except ValueError as exc:
             parser.error(str(exc))
     report = Report()
-    count = 0
-    for path in args.paths:
-        for name in files_of(path) if os.path.isdir(path) else [path]:
-            count += 1
-            try:
-                lint_file(name, report, decrypter)
-            except Exception as exc:  # never a traceback (it could quote a secret): name the file and the kind
-                report.add(name, 1, 1, "carrier-lint", "could not be checked (%s)" % type(exc).__name__)
+    names = [n for p in args.paths for n in (files_of(p) if os.path.isdir(p) else [p])]
+    parsed = []
+    for name in names:
+        try:
+            parsed.append(read_file(name, report, decrypter))
+        except Exception as exc:  # never a traceback (it could quote a secret): name the file and the kind
+            report.add(name, 1, 1, "carrier-lint", "could not be read (%s)" % type(exc).__name__)
+    parsed = [p for p in parsed if p is not None]
+    known = known_variables(parsed)
+    for item in parsed:
+        try:
+            check_parsed(item, report, known)
+        except RecursionError:
+            report.add(item.path, 1, 1, "yaml", "a value contains itself (a recursive alias) or is nested too deeply")
+        except Exception as exc:
+            report.add(item.path, 1, 1, "carrier-lint", "could not be checked (%s)" % type(exc).__name__)
+    count = len(names)
     for entry in sorted(set(report.problems)):
         out.write("%s:%d:%d: %s: %s\n" % entry)
     if not args.quiet:
