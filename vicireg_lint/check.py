@@ -9,6 +9,7 @@ skipped; one with expressions inside is checked with each expression read as a p
 only what fails with every such reading is reported). An expression that only names a variable the
 inventory sets once, to a plain string (a decrypted vault value too), is read as that string.
 """
+import collections
 import itertools
 import re
 
@@ -223,18 +224,20 @@ def check_list(value, node, var, known=None):
         per_carrier.append((index, item, item_node, label))
     # List-wide problems (the same name twice): what the whole list has beyond its carriers' own.
     whole = [(label, m) for label, m in carriers.problems_by_carrier(value)]
-    alone = []
+    alone = collections.Counter()
     for index, item in enumerate(value):
-        alone += [(("#%d" % (index + 1)) if label == "#1" else label, m)
-                  for label, m in carriers.problems_by_carrier([item])]
+        alone.update((("#%d" % (index + 1)) if label == "#1" else label, m)
+                     for label, m in carriers.problems_by_carrier([item]))
+    placed = set()
     for label, message in whole:
-        if (label, message) in alone:
-            alone.remove((label, message))
+        if alone[(label, message)] > 0:
+            alone[(label, message)] -= 1
             continue
         match = re.search(r"#(\d+)", message)
         after = int(match.group(1)) if match else 0
         for index, item, item_node, item_label in per_carrier:
-            if index + 1 > after and item_label == label:
+            if index + 1 > after and item_label == label and index not in placed:
+                placed.add(index)
                 _, name_node = source.pair(item_node, "name")
                 found.append(Found(name_node or item_node, label, message))
                 break

@@ -36,7 +36,7 @@ class Report:
         self.notes = []
 
     def add(self, path, line, column, label, message, note=False):
-        entry = (path, line, column, _printable(label), _printable(message))
+        entry = (_printable(path), line, column, _printable(label), _printable(message))
         (self.notes if note else self.problems).append(entry)
 
     def add_found(self, path, found):

@@ -133,6 +133,14 @@ def test_anchor_merge_override_and_alias(tmp_path):
     assert problems(out) == [(path, 2, 33, "aliased", "host '1.2.3' looks like an IPv4 address but is not one")]
 
 
+def test_each_duplicate_name_at_its_own_carrier(tmp_path):
+    path = write(tmp_path / "host_vars" / "h1", "carriers:\n  - {name: A, host: h.example}\n"
+                 "  - {name: A, host: h.example}\n  - {name: a, host: h.example}\n")
+    rc, out, _ = lint(path)
+    message = "duplicate name (also carrier #1); names are compared without case, as Asterisk compares section names"
+    assert (rc, problems(out)) == (1, [(path, 3, 12, "A", message), (path, 4, 12, "a", message)])
+
+
 def _vault(args, password_file, stdin=None):
     return subprocess.run([sys.executable, "-m", "ansible.cli.vault"] + args + ["--vault-password-file", password_file],
                           input=stdin, capture_output=True, text=True, check=True).stdout
