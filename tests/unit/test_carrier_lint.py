@@ -23,6 +23,8 @@ from vicireg_lint import cli  # noqa: E402
 DATA = os.path.join(ROOT, "tests", "data", "lint")
 BIN = os.path.dirname(sys.executable)
 SECRET = "S3cr3tXyz"
+# VICIREG_HYPOTHESIS_SCALE=10 for a deeper run (the default keeps the unit suite fast).
+SCALE = float(os.environ.get("VICIREG_HYPOTHESIS_SCALE", "1"))
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
 # (file under bad/, line, column, carrier, start of the message)
@@ -232,7 +234,7 @@ PARTS = ["register => ", "u100", ":", "@", "/", "sip.example", "5060", SECRET, "
          "\\", "[", "]", "?", "\u00e9", "\t"]
 
 
-@settings(max_examples=150, **SETTINGS)
+@settings(max_examples=int(150 * SCALE), **SETTINGS)
 @given(st.one_of(
     st.text(max_size=80),
     st.builds("".join, st.lists(st.sampled_from(PARTS), max_size=12)),
@@ -255,7 +257,7 @@ def test_lint_and_the_role_filter_agree(tmp_path_factory, registration, protocol
         assert SECRET not in out + err
 
 
-@settings(max_examples=200, **SETTINGS)
+@settings(max_examples=int(200 * SCALE), **SETTINGS)
 @given(st.dictionaries(st.sampled_from(["name", "registration", "host", "port", "protocol", "options", "codecs",
                                         "description", "active", "match", "bogus"]),
                        st.one_of(st.text(max_size=30), st.integers(), st.booleans(), st.none(),
