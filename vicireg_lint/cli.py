@@ -19,7 +19,8 @@ import yaml
 from vicireg_lint import check, source
 
 VARS_DIRS = ("group_vars", "host_vars")
-# Ansible reads a vars file with these extensions, or none; the YAML inventory plugin .yml/.yaml/.json.
+# Ansible reads a vars file with these extensions, or none. In a folder walk, other YAML files are read
+# as YAML inventories (JSON files there are left out: seldom inventories, often other data).
 VARS_EXTENSIONS = ("", ".yml", ".yaml", ".json")
 INVENTORY_EXTENSIONS = (".yml", ".yaml")
 CARRIER_VAR = re.compile(r"(.+_)?carriers\Z")
@@ -77,7 +78,7 @@ def _vars_mappings(root, value, vars_file):
         groups_node, groups = todo.pop(0)
         for name, group in groups.items() if isinstance(groups, dict) else ():
             _, group_node = source.pair(groups_node, name)
-            if not isinstance(group, dict) or id(group_node) in seen:
+            if not isinstance(group, dict) or group_node is None or id(group_node) in seen:
                 continue
             seen.add(id(group_node))
             _, vars_node = source.pair(group_node, "vars")

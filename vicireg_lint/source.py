@@ -181,7 +181,7 @@ def pair(node, key):
     found = (None, None)
     if isinstance(node, yaml.MappingNode):
         for k, v in node.value:
-            if isinstance(k, yaml.ScalarNode) and k.value == key:
+            if isinstance(k, yaml.ScalarNode) and k.value == (key if isinstance(key, str) else str(key)):
                 found = (k, v)
     return found
 
@@ -189,6 +189,8 @@ def pair(node, key):
 def position(node, index=None):
     """(line, column), 1-based, of a node, or of character index of its string when the scalar is
     written on one line with nothing escaped before that character."""
+    if node is None:  # a key YAML spells differently from its value (a number, a bool): the file's start
+        return 1, 1
     line, column = node.start_mark.line + 1, node.start_mark.column + 1
     if index is None or not isinstance(node, yaml.ScalarNode) or node.start_mark.line != node.end_mark.line:
         return line, column
