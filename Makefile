@@ -11,16 +11,22 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+# carrier-lint is installed editable: the command runs this checkout's module_utils (the role's own checks).
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements-dev.txt
+	$(BIN)/pip install --quiet -e .
 	touch $@
 
+# carrier-lint twice on the example inventory: without the vault password (vault content skipped) and
+# with its DEMO password (every vault value decrypted and checked).
 lint: venv
 	$(BIN)/yamllint --strict .
 	$(BIN)/ansible-lint --profile production
-	$(BIN)/python -m compileall -q module_utils filter_plugins library action_plugins callback_plugins lab tests benchmarks
+	$(BIN)/python -m compileall -q module_utils filter_plugins library action_plugins callback_plugins lab tests benchmarks vicireg_lint
+	$(BIN)/carrier-lint inventories/
+	$(BIN)/carrier-lint --vault-password-file inventories/example/DEMO-vault-password.txt inventories/example
 
 unit: venv
 	$(BIN)/pytest -q tests/unit
