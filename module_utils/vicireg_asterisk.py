@@ -54,7 +54,7 @@ class Asterisk:
             rc, out, err = self._run(command)
             text = (out or "") + (err or "")
         if rc != 0 and not text.strip():
-            raise status.AsteriskUnavailable("asterisk -rx '%s' failed with exit code %d" % (command, rc))
+            raise status.AsteriskUnavailable(status.cause("cli_failed", command=command, rc=rc))
         status.check_cli(text, command, driver)
         return text
 

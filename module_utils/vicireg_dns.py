@@ -15,6 +15,11 @@ import random
 import socket
 import struct
 
+try:
+    from ansible.module_utils import vicireg_status as status
+except ImportError:  # controller side (tests, tools): loaded next to this file
+    import vicireg_status as status
+
 __metaclass__ = type
 
 TYPE_A, TYPE_SRV, TYPE_AAAA, TYPE_NAPTR = 1, 33, 28, 35
@@ -179,13 +184,12 @@ def resolution_problem(host, port, port_given, transport="udp", srv=True, naptr=
             targets = sorted(targets)
             usable = ["%s:%d" % (t, p) for _, _, p, t in targets if t and t != "." and addresses(t)]
             if not usable:
-                return "no SRV target of %s resolves (%s)" % (name, ", ".join(
+                return status.cause("dns_srv_targets", name=name, targets=", ".join(
                     "%s:%d" % (t or ".", p) for _, _, p, t in targets))
             return "srv:" + ", ".join(usable) + (" via the NAPTR record of %s" % host if via else "")
     if addresses(host):
         return None
     if srv and not port_given and transport in SRV_PREFIX:
-        return "carrier host name %s does not resolve (no SRV record %s%s and no address)" % (
-            host, SRV_PREFIX[transport], host)
-    return "carrier host name %s does not resolve" % host
+        return status.cause("dns_no_srv_no_address", host=host, record=SRV_PREFIX[transport] + host)
+    return status.cause("dns_no_address", host=host)
 

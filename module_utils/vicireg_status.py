@@ -18,13 +18,55 @@ NO_COMMAND = re.compile(r"^No such command", re.MULTILINE)
 _SIP_TIME = "%a, %d %b %Y %H:%M:%S"
 
 OK_STATES = {"Registered"}
+# Every cause the verification reports, by key: the one table of them (docs/troubleshooting.md has a
+# section per key and per state; tests/unit/test_troubleshooting.py keeps the page and this table in step).
+# Fields in braces are filled in by cause(); the texts are part of the report, keep them stable.
+CAUSES = {
+    # A state Asterisk shows settles the verdict at once (FAILED_STATES below).
+    "rejected": "rejected by the carrier (wrong user or domain, or credentials refused)",
+    "no_authentication": "credentials refused by the carrier (403 Forbidden)",
+    "failed": "registration failed (the carrier kept refusing; Asterisk gave up)",
+    "timeout": "no answer from the carrier (registration timed out)",
+    "auth_sent": ("credentials refused by the carrier (Auth. Sent persists: the carrier keeps challenging "
+                  "the secret)"),
+    "peer_unreachable": "peer unreachable: no answer to qualify (OPTIONS) from {where}",
+    # Still waiting when the carrier's time is up (Judge.timeout).
+    "not_loaded": ("no {what} for this carrier in Asterisk (driver did not load it: check the include "
+                   "and the log)"),
+    "qualify_unknown": "peer reachability unknown after {timeout}s (qualify got no answer from {where})",
+    "srv_no_answer": "no SRV target of {host} answers (tried {targets}: wrong records, or a firewall)",
+    # Seen on the wire (Asterisk 16): without dnsmgr, chan_sip takes the SRV target's address but the
+    # string's port (5060), not the record's.
+    "srv_no_answer_sip": ("no SRV target of {host} answers (tried {targets}: wrong records, or a firewall); "
+                          "chan_sip follows an SRV record's port only with dnsmgr enabled (dnsmgr.conf "
+                          "enable=yes), otherwise it sends to port {port}"),
+    "no_answer": "no answer from the carrier at {where} (wrong host or port, or a firewall)",
+    "stuck": "still {state} after {timeout}s",
+    # The carrier's host name, as the dialer resolves it (vicireg_dns.resolution_problem).
+    "dns_srv_targets": "no SRV target of {name} resolves ({targets})",
+    "dns_no_srv_no_address": "carrier host name {host} does not resolve (no SRV record {record} and no address)",
+    "dns_no_address": "carrier host name {host} does not resolve",
+    # Asterisk itself did not answer (AsteriskUnavailable: every carrier of the dialer fails with it).
+    "not_running": "Asterisk is not running (asterisk -rx cannot connect)",
+    "driver_not_loaded": "driver {driver} is not loaded ('{command}' is not a command)",
+    "cli_failed": "asterisk -rx '{command}' failed with exit code {rc}",
+}
+
+
+def cause(key, **fields):
+    """The cause text of one CAUSES key with its fields filled in."""
+    return CAUSES[key].format(**fields)
+
+
 # chan_sip / chan_iax2 / PJSIP states that settle the verdict at once.
 FAILED_STATES = {
-    "Rejected": "rejected by the carrier (wrong user or domain, or credentials refused)",
-    "No Authentication": "credentials refused by the carrier (403 Forbidden)",
-    "Failed": "registration failed (the carrier kept refusing; Asterisk gave up)",
-    "Timeout": "no answer from the carrier (registration timed out)",
+    "Rejected": CAUSES["rejected"],
+    "No Authentication": CAUSES["no_authentication"],
+    "Failed": CAUSES["failed"],
+    "Timeout": CAUSES["timeout"],
 }
+# States of a registration still on its way: a carrier still in one when its time is up got no answer.
+WAITING_STATES = ("Request Sent", "Unregistered", "Registering", "Trying")
 QUALIFY_OK = ("OK", "LAGGED", "Avail", "Reachable")
 QUALIFY_BAD = ("UNREACHABLE", "Unavail", "Unreachable")
 
@@ -36,9 +78,9 @@ class AsteriskUnavailable(Exception):
 def check_cli(output, command, driver):
     """Raise AsteriskUnavailable with the cause when `asterisk -rx command` did not answer."""
     if NOT_RUNNING.search(output or ""):
-        raise AsteriskUnavailable("Asterisk is not running (asterisk -rx cannot connect)")
+        raise AsteriskUnavailable(cause("not_running"))
     if NO_COMMAND.search(output or ""):
-        raise AsteriskUnavailable("driver %s is not loaded ('%s' is not a command)" % (driver, command))
+        raise AsteriskUnavailable(cause("driver_not_loaded", driver=driver, command=command))
 
 
 def _split_hostport(text):
@@ -219,8 +261,7 @@ class Judge:
         elif state == "Auth. Sent":
             self._auth_since = self._auth_since or now
             if now - self._auth_since >= self.auth_grace:
-                self._done("failed", "credentials refused by the carrier (Auth. Sent persists: the carrier "
-                                     "keeps challenging the secret)", now)
+                self._done("failed", CAUSES["auth_sent"], now)
         else:
             self._auth_since = None
         return self.verdict is not None
@@ -236,8 +277,8 @@ class Judge:
         elif state.startswith(QUALIFY_OK):
             self._done("reachable", None, now)
         elif state.startswith(QUALIFY_BAD):
-            self._done("failed", "peer unreachable: no answer to qualify (OPTIONS) from %s:%s"
-                       % (self.target["host"], self.target["port"]), now)
+            where = "%s:%s" % (self.target["host"], self.target["port"])
+            self._done("failed", cause("peer_unreachable", where=where), now)
         return self.verdict is not None
 
     def timeout(self, now, dns=None):
@@ -252,24 +293,19 @@ class Judge:
         where = "%s:%s" % (t["host"], t["port"])
         srv = dns[4:] if dns and dns.startswith("srv:") else None
         if dns and srv is None:
-            cause = dns
+            text = dns
         elif self.state is None:
-            cause = ("no %s for this carrier in Asterisk (driver did not load it: check the include "
-                     "and the log)" % ("registration" if t["registers"] else "peer"))
+            text = cause("not_loaded", what="registration" if t["registers"] else "peer")
         elif not t["registers"]:
-            cause = "peer reachability unknown after %ss (qualify got no answer from %s)" % (t["timeout"], where)
-        elif self.state in ("Request Sent", "Unregistered", "Registering", "Trying") and srv:
-            cause = ("no SRV target of %s answers (tried %s: wrong records, or a firewall)" % (t["host"], srv))
-            if t["driver"] == "sip":
-                # Seen on the wire (Asterisk 16): without dnsmgr, chan_sip takes the SRV target's
-                # address but the string's port (5060), not the record's.
-                cause += ("; chan_sip follows an SRV record's port only with dnsmgr enabled (dnsmgr.conf "
-                          "enable=yes), otherwise it sends to port %s" % t["port"])
-        elif self.state in ("Request Sent", "Unregistered", "Registering", "Trying"):
-            cause = ("no answer from the carrier at %s (wrong host or port, or a firewall)" % where)
+            text = cause("qualify_unknown", timeout=t["timeout"], where=where)
+        elif self.state in WAITING_STATES and srv:
+            text = cause("srv_no_answer_sip" if t["driver"] == "sip" else "srv_no_answer",
+                         host=t["host"], targets=srv, port=t["port"])
+        elif self.state in WAITING_STATES:
+            text = cause("no_answer", where=where)
         else:
-            cause = "still %s after %ss" % (self.state, t["timeout"])
-        self._done("failed", cause, now)
+            text = cause("stuck", state=self.state, timeout=t["timeout"])
+        self._done("failed", text, now)
 
 
 def parse_sip_binds(output):
