@@ -271,3 +271,18 @@ def test_check_mode_audits_alike_and_writes_no_textfile(lab):
     row = {r["carrier"]: r for r in out.report}["labnew"]
     assert row["verdict"] == "failed" and row["cause"].startswith("not on the dialer: the inventory has it")
     assert "drift: the dialer" in flat(out) and "differ from what the inventory renders (added: labnew" in flat(out)
+
+
+def test_an_asterisk_that_does_not_answer_fails_every_carrier_and_says_so_in_the_metrics(lab):
+    d = lab["d22"]
+    # `asterisk -rx` failing as it does when Asterisk is down, without stopping the shared lab's Asterisk.
+    out = status("--limit", d["name"], "-e", "vicireg_carriers_asterisk_bin=/bin/false")
+    assert out.returncode != 0
+    assert {(r["state"], r["verdict"]) for r in out.report} == {("unavailable", "failed")}
+    assert all("failed with exit code 1" in r["cause"] for r in out.report)
+    m = metrics(d)
+    assert m["vicireg_status_asterisk_up"][None][1] == 0
+    assert {v for _l, v in m["vicireg_carrier_registered"].values()} == {0}
+    code, text = check("--textfile", in_root(d, TEXTFILE))
+    assert code == 2 and text.startswith("CRITICAL - 5 of 5 carriers failing"), text
+    assert labtools.run_playbook("--limit", d["name"], playbook="playbooks/status.yml").returncode == 0
