@@ -136,6 +136,18 @@ options:
     type: str
     choices: [never, if_ok, always]
     default: never
+  audit:
+    description: >-
+      Snapshot with O(desired) as a read-only audit (playbooks/status.yml) - never takes or waits for the
+      lock (a run holding it is named in every row), writes and reloads nothing, judges the inventory's
+      carriers as they are (at most O(audit_wait) seconds each), and reports drift, VICIdial's own
+      registrations of the same user and host (conflicts) and chan_sip's seconds since the last registration.
+    type: bool
+    default: false
+  audit_wait:
+    description: Audit only - the most seconds a carrier's verdict is waited for (a carrier's timeout caps it too).
+    type: float
+    default: 5
 author: vicireg project
 """
 
@@ -173,6 +185,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils import vicireg_asterisk as asterisk
+from ansible.module_utils import vicireg_audit as audit
 from ansible.module_utils import vicireg_carriers as carriers
 from ansible.module_utils import vicireg_dns as dns
 from ansible.module_utils import vicireg_files as files
@@ -402,6 +415,48 @@ def run_snapshot(module, ast):
     return snap
 
 
+def run_audit(module, ast):
+    """The read-only audit: read, compare with the inventory, judge as is; no lock, no write, no reload."""
+    p = module.params
+    note = audit.lock_note(p["lock_file"])
+    try:
+        snap = asterisk.snapshot(p["conf_dir"], ast)
+        snap.update(desired_state(module, snap))
+        targets = [dict(t, timeout=min(float(t["timeout"]), p["audit_wait"])) for t in snap["targets"]]
+        loaded = set(d for d, up in snap["drivers"].items() if up)
+        missing = set(snap["change"]["added"])
+        judged = [t for t in targets if t["name"] not in missing and t["driver"] in loaded]
+        results = judge(ast, judged, dict(p, reload=[], fresh=[], release=[]))["carriers"] if judged else []
+        regs = [t for t in judged if t["driver"] == "sip" and t["registers"]]
+        times = asterisk.read_states(ast, regs) if regs else {}
+    except status.AsteriskUnavailable as exc:
+        module.exit_json(changed=False, running=False, cause=str(exc), carriers=[], failed_carriers=[],
+                         lock_note=note, now=time.time())
+    now = time.time()
+    by_name = dict((r["name"], r) for r in results)
+    rows = []
+    for t in targets:
+        row = by_name.get(t["name"]) or {
+            "name": t["name"], "driver": t["driver"], "state": "absent", "verdict": "failed", "seconds": None,
+            "cause": ("not on the dialer: the inventory has it, the dialer's files do not (run site.yml)"
+                      if t["name"] in missing else "driver %s is not loaded on this Asterisk" % t["driver"])}
+        regtime = times.get(t["name"], (None, None))[1]
+        # Only chan_sip shows when it last registered; PJSIP and IAX2 do not (no value is made up).
+        row["since_registration"] = max(0, int(now - regtime)) if regtime else None
+        rows.append(row)
+    drift = audit.drift_line(snap["change"], snap["unwritten"])
+    changed = set(snap["change"]["changed"])
+    notes = dict((n, ["drift: this carrier's config on the dialer differs from the inventory (run site.yml)"])
+                 for n in changed)
+    found = audit.conflicts(targets, audit.vicidial_registrations(p["conf_dir"]))
+    dialer_notes = [x for x in [note] if x] + ["problem: %s" % x for x in snap["problems"]]
+    rows = audit.annotate(rows, found, notes, dialer_notes)
+    module.exit_json(changed=False, running=True, version=snap["version"], drivers=snap["drivers"], carriers=rows,
+                     failed_carriers=[r["name"] for r in rows if r["verdict"] == "failed"], drift=drift,
+                     change=snap["change"], conflicts=[c for n in sorted(found) for c in found[n]],
+                     lock_note=note, problems=snap["problems"], now=now)
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -428,6 +483,8 @@ def main():
             lock_lease=dict(type="float", default=300.0),
             lock_steal=dict(type="str"),
             unlock=dict(type="str", choices=["never", "if_ok", "always"], default="never"),
+            audit=dict(type="bool", default=False),
+            audit_wait=dict(type="float", default=5.0),
         ),
         supports_check_mode=True,
     )
@@ -441,6 +498,10 @@ def main():
     lease = _Lease(module)
     if module.params["mode"] == "release":
         module.exit_json(changed=False, lock_released=lease.release())
+    if module.params["audit"]:
+        if module.params["mode"] != "snapshot" or module.params["desired"] is None or module.params["lock"]:
+            module.fail_json(msg="audit needs mode snapshot and desired, and takes no lock")
+        run_audit(module, ast)
     try:
         if module.params["mode"] == "snapshot" or module.check_mode:
             module.exit_json(**run_snapshot(module, ast))
