@@ -115,8 +115,8 @@ def pull_lab():
             out = labtools.run_playbook("--limit", d["name"])
             assert out.returncode == 0, out.stdout[-3000:]
         finally:
-            subprocess.run(["rm", "-rf", work] + made + ([] if had_ansible_home else [os.path.join(root, "root/.ansible")]),
-                           check=True)
+            home = [] if had_ansible_home else [os.path.join(root, "root/.ansible")]  # ansible-pull made it
+            subprocess.run(["rm", "-rf", work] + made + home, check=True)
             repo.remove()
             borrowed.unmount()
             assert pulltools.mounts_under(root) == mounts_before
@@ -273,7 +273,8 @@ def test_a_push_run_waits_for_or_fails_naming_a_pull_run_that_holds_the_dialer(p
         busy = labtools.run_playbook("--limit", d["name"], "-e", "vicireg_carriers_lock_wait=1")
         text = flat(busy.stdout)
         assert busy.returncode != 0
-        assert "another run holds this dialer: run %s from %s (pid %s" % (h["run"], d["name"], h["pid"]) in text, text[-3000:]
+        named = "another run holds this dialer: run %s from %s (pid %s" % (h["run"], d["name"], h["pid"])
+        assert named in text, text[-3000:]
         assert "play %r" % PLAY in text
         waiter = labtools.run_playbook("--limit", d["name"], "-e", "vicireg_carriers_lock_wait=120")
         assert waiter.returncode == 0, waiter.stdout[-3000:]
@@ -298,8 +299,8 @@ def test_a_pull_run_fails_naming_a_push_run_that_holds_the_dialer(pull_lab):
         out = pull(lab, "-e", "vicireg_carriers_lock_wait=1")
         text = flat(out.stdout)
         assert out.returncode != 0
-        assert "another run holds this dialer: run %s from %s (pid %d" % (h["run"], h["controller"], pushed.pid) in text, \
-            text[-3000:]
+        named = "another run holds this dialer: run %s from %s (pid %d" % (h["run"], h["controller"], pushed.pid)
+        assert named in text, text[-3000:]
         assert report(lab)["labpjsip"]["verdict"] == "failed"
         assert "another run holds this dialer" in report(lab)["labpjsip"]["cause"]
     finally:
