@@ -138,7 +138,9 @@ def pull(lab, *extra, background=False):
     if background:
         return subprocess.Popen(pulltools.ssh_argv(lab["d"], command), stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL)
+    start = time.time()
     out = pulltools.ssh(lab["d"], command)
+    out.seconds = time.time() - start
     OUTPUTS.append(out.stdout + out.stderr)
     return out
 
@@ -190,6 +192,16 @@ def test_a_commit_that_changes_a_carrier_is_applied_by_the_dialers_pull_run(pull
     assert rows["labpjsip"]["verdict"] == "registered"
     assert {r["verdict"] for r in rows.values()} <= {"registered", "reachable"}
     assert "labpjsip" in out.stdout and "HOST" in out.stdout  # the table, in the pull run's output
+    # The next run, nothing new in git: every carrier judged again, nothing written, reloaded or sent.
+    mtime = os.stat(os.path.join(lab["root"], "etc/asterisk/vicireg-pjsip.conf")).st_mtime_ns
+    since = registrar.log_lines()
+    same = pull(lab)
+    assert same.returncode == 0, same.stdout[-3000:]
+    assert "nothing to change" in flat(same.stdout)
+    assert os.stat(os.path.join(lab["root"], "etc/asterisk/vicireg-pjsip.conf")).st_mtime_ns == mtime
+    assert not [r for r in registrar.registers(since, "received") if r.get("to", "").startswith("sip:%s@" % user)]
+    assert report(lab)["labpjsip"]["verdict"] == "registered"
+    print("pull run seconds: change %.1f, nothing to change %.1f" % (out.seconds, same.seconds))
 
 
 def test_a_commit_with_a_bad_secret_is_rolled_back_and_reported(pull_lab):
