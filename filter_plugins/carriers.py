@@ -177,10 +177,12 @@ def vicireg_lock_notes(hosts, hostvars):
 
 
 def vicireg_change_lines(hosts, hostvars):
-    """One line per dialer with a change: what its carriers and files do (names only, never content)."""
+    """One line per dialer with a change: what its carriers and files do (names only, never content); and
+    one per conflict with VICIdial's own registrations, change or not."""
     lines = []
     for host in hosts or []:
         snap = hostvars[host].get("vicireg_carriers_snapshot") or {}
+        lines += ["%s: %s" % (host, text) for text in snap.get("conflicts") or []]
         change = snap.get("change")
         if not change or snap.get("noop", True):
             continue

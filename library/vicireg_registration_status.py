@@ -400,6 +400,9 @@ def run_snapshot(module, ast):
         snap.update(fields)
         if p["desired"] is not None:
             snap.update(desired_state(module, snap))
+            # Shown in the plan, not refused: VICIdial's own register line of the same account fights ours.
+            found = audit.conflicts(snap["targets"], audit.vicidial_registrations(p["conf_dir"]))
+            snap["conflicts"] = [c for n in sorted(found) for c in found[n]]
             if snap["noop"] and not snap["problems"] and p["judge"]:
                 snap.update(judge(ast, snap["targets"], dict(p, reload=[], fresh=[], release=[])))
                 snap["changed"] = False
@@ -436,10 +439,7 @@ def run_audit(module, ast):
     by_name = dict((r["name"], r) for r in results)
     rows = []
     for t in targets:
-        row = by_name.get(t["name"]) or {
-            "name": t["name"], "driver": t["driver"], "state": "absent", "verdict": "failed", "seconds": None,
-            "cause": ("not on the dialer: the inventory has it, the dialer's files do not (run site.yml)"
-                      if t["name"] in missing else "driver %s is not loaded on this Asterisk" % t["driver"])}
+        row = by_name.get(t["name"]) or audit.absent_row(t, missing)
         regtime = times.get(t["name"], (None, None))[1]
         # Only chan_sip shows when it last registered; PJSIP and IAX2 do not (no value is made up).
         row["since_registration"] = max(0, int(now - regtime)) if regtime else None

@@ -15,10 +15,12 @@ try:
     from ansible.module_utils import vicireg_conffile as conffile
     from ansible.module_utils import vicireg_grammar as grammar
     from ansible.module_utils import vicireg_lock as lock
+    from ansible.module_utils import vicireg_status as status
 except ImportError:
     import vicireg_conffile as conffile
     import vicireg_grammar as grammar
     import vicireg_lock as lock
+    import vicireg_status as status
 
 __metaclass__ = type
 
@@ -105,6 +107,14 @@ def conflicts(targets, theirs):
                     "contact (set the VICIdial carrier to Active=N, or remove this one)"
                     % (r["file"], r["line"], r["username"], t["host"], t["port"]))
     return out
+
+
+def absent_row(target, missing):
+    """The row of an inventory carrier the dialer cannot show: not in its files (`missing`), or its driver
+    not loaded. Failed at once: there is nothing to wait for."""
+    key = "not_on_dialer" if target["name"] in missing else "driver_missing"
+    return {"name": target["name"], "driver": target["driver"], "state": "absent", "verdict": "failed",
+            "seconds": None, "cause": status.cause(key, driver=target["driver"])}
 
 
 def lock_note(path, now=None):

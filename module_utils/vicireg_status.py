@@ -50,6 +50,9 @@ CAUSES = {
     "not_running": "Asterisk is not running (asterisk -rx cannot connect)",
     "driver_not_loaded": "driver {driver} is not loaded ('{command}' is not a command)",
     "cli_failed": "asterisk -rx '{command}' failed with exit code {rc}",
+    # The status audit (playbooks/status.yml): an inventory carrier the dialer cannot show at all.
+    "not_on_dialer": "not on the dialer: the inventory has it, the dialer's files do not (run site.yml)",
+    "driver_missing": "driver {driver} is not loaded on this Asterisk",
 }
 
 

@@ -17,6 +17,15 @@ def test_change_lines_name_every_dialer_with_a_change_and_only_those():
         "d1: added: a1; changed: c1, c2; removed: -; files: vicireg-sip-peers.conf, sip.conf; reload: sip"]
 
 
+def test_change_lines_name_vicidial_conflicts_of_every_dialer_change_or_not():
+    text = "conflict: VICIdial's sip-vicidial.conf (line 3) also registers 1234@h:5060; ..."
+    hv = {"d1": {"vicireg_carriers_snapshot": {"noop": True, "change": dict(CHANGE, added=[]),
+                                                "conflicts": [text]}},
+          "d2": {"vicireg_carriers_snapshot": {"noop": False, "change": CHANGE, "unwritten": [], "conflicts": []}}}
+    assert f.vicireg_change_lines(["d1", "d2"], hv) == [
+        "d1: " + text, "d2: added: a1; changed: c1, c2; removed: -; files: -; reload: sip"]
+
+
 def test_lock_notes_say_who_was_waited_for_and_whose_lock_was_taken_over():
     hv = {"d1": {"vicireg_carriers_snapshot": {"lock_waited_for": "run X"}},
           "d2": {"vicireg_carriers_snapshot": {"lock_taken_over_text": "run Y"}}, "d3": {}}

@@ -12,6 +12,7 @@ import sys
 
 import pytest
 
+import vicireg_audit as audit
 import vicireg_conffile
 import vicireg_dns as dns
 import vicireg_render
@@ -20,7 +21,7 @@ import vicireg_status as status
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PAGE = os.path.join(ROOT, "docs", "troubleshooting.md")
 # States the module and the role write into the report besides Asterisk's own (see the page).
-REPORT_STATES = ("absent", "ambiguous", "unavailable", "not deployed", "not reached", "refused by the preflight",
+REPORT_STATES = ("absent", "ambiguous", "unavailable", "not deployed", "not reached", "not judged", "refused by the preflight",
                  "no active carrier")
 # What parse_pjsip_contacts and `sip show peer` give besides QUALIFY_OK / QUALIFY_BAD.
 OTHER_QUALIFY_STATES = ("UNKNOWN", "NonQual", "Unknown", "Created", "Removed")
@@ -147,6 +148,10 @@ def test_every_cause_judge_reports_comes_from_the_table(dns_answers):
         assert keys_of(str(caught.value)), str(caught.value)
         produced.update(keys_of(str(caught.value)))
     produced.update(keys_of(str(_cli_failure())))
+    for missing in ({"c"}, set()):  # the status audit: not in the dialer's files, or its driver not loaded
+        row = audit.absent_row(_target("pjsip", True), missing)
+        assert row["verdict"] == "failed" and keys_of(row["cause"]), row
+        produced.update(keys_of(row["cause"]))
     # Both ways: every key of the table is what some code path reports (no dead entry, no copy elsewhere).
     assert produced == set(status.CAUSES), sorted(set(status.CAUSES) - produced)
 
@@ -186,7 +191,7 @@ def test_no_cause_text_outside_the_table():
     for template in status.CAUSES.values():
         pieces.update(p.strip(" ;()'") for p in re.split(r"\{\w+\}", template) if len(p.strip(" ;()'")) >= 16)
     files = ["module_utils/vicireg_status.py", "module_utils/vicireg_dns.py", "module_utils/vicireg_asterisk.py",
-             "library/vicireg_registration_status.py"]
+             "module_utils/vicireg_audit.py", "library/vicireg_registration_status.py"]
     for name in files:
         with open(os.path.join(ROOT, name)) as handle:
             tree = ast.parse(handle.read())
