@@ -7,6 +7,7 @@ it atomically on the dialer. Text exposition format 0.0.4: HELP/TYPE lines, labe
 """
 from __future__ import absolute_import, division, print_function
 
+import math
 import time
 
 __metaclass__ = type
@@ -55,7 +56,8 @@ def textfile(host, rows, now=None, asterisk_up=True, drift=False):
         labels = _labels([("host", host), ("carrier", r.get("name")), ("protocol", r.get("driver")),
                           ("state", r.get("state")), ("verdict", r.get("verdict"))])
         series["vicireg_carrier_registered"].append((labels, 1 if r.get("verdict") in GOOD else 0))
-        if r.get("since_registration") is not None:
+        since = r.get("since_registration")
+        if isinstance(since, (int, float)) and not isinstance(since, bool) and math.isfinite(since):
             series["vicireg_carrier_seconds_since_registration"].append((labels, r["since_registration"]))
         series["vicireg_carrier_conflict"].append((labels, 1 if r.get("conflicts") else 0))
     dialer = _labels([("host", host)])

@@ -95,3 +95,40 @@ def test_the_textfile_as_the_audit_writes_it(tmp_path):
     path.write_text(metrics.textfile("d1", rows[:1], now=1000))
     code, out = run("--textfile", str(path), "--max-age", "1e12")
     assert code == 0 and out.startswith("OK - 1 of 1 carriers")
+
+
+def test_a_check_mode_plan_is_not_an_audit(tmp_path):
+    rows = [row("a", "check mode", cause="would change"), row("b", "check mode", cause="unchanged")]
+    code, out = run("--report", report(tmp_path, rows))
+    assert code == 3 and out.startswith("UNKNOWN - the report is a --check plan"), out
+
+
+def test_a_dialer_without_carriers_counts_and_its_asterisk_state_decides(tmp_path):
+    up = tmp_path / "up.prom"
+    up.write_text(metrics.textfile("d1", [], now=1000.0, asterisk_up=True))
+    down = tmp_path / "down.prom"
+    down.write_text(metrics.textfile("d1", [], now=1000.0, asterisk_up=False))
+    code, line, _ = check.evaluate(*check.load(textfile=str(up)), now=1001.0)
+    assert code == 0 and "0 of 0 carriers" in line and "on 1 dialer(s)" in line, line
+    code, line, details = check.evaluate(*check.load(textfile=str(down)), now=1001.0)
+    assert code == 2 and line.startswith("CRITICAL - 1 of 1 carriers failing: d1/-"), line
+    assert details == ["d1/- (unavailable): Asterisk did not answer the status audit"]
+
+
+def test_pipes_and_line_ends_in_names_and_causes_do_not_break_the_output(tmp_path):
+    rows = [row("a|b", "failed", state="Rejected", cause="not reached | or\nit failed"), row("c", "registered")]
+    code, out = run("--report", report(tmp_path, rows))
+    first, *rest = out.splitlines()
+    assert code == 2 and first.count("|") == 1 and first.startswith("CRITICAL - 1 of 2 carriers failing: d1/a b ")
+    assert rest == ["d1/a b (Rejected): not reached or it failed"], rest
+
+
+def test_data_from_the_future_warns(tmp_path):
+    code, line, _ = check.evaluate(GOOD, 5000.0, now=1000.0)
+    assert code == 1 and "in the future" in line, line
+
+
+def test_a_non_finite_since_registration_is_left_out():
+    text = metrics.textfile("d1", [{"name": "a", "driver": "sip", "state": "Registered", "verdict": "registered",
+                                    "since_registration": float("nan")}], now=1000.0)
+    assert "vicireg_carrier_seconds_since_registration" not in text and "vicireg_carrier_registered{" in text
