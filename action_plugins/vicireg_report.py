@@ -30,7 +30,7 @@ module: vicireg_report
 short_description: Write registrations.json and registrations.junit.xml on the controller
 description:
   - Merges the verdict rows of the dialers judged now into this run's report and writes it as JSON
-    and JUnit XML into I(dir), atomically. Also in check mode: it touches no dialer.
+    and JUnit XML into I(dir), atomically. Also in check mode (it touches no dialer).
   - Every host of I(hosts) gets at least one row; a dialer without verdicts yet is listed as not
     reached, with I(pending_cause). A report left by another run is replaced, never merged.
 options:

@@ -19,7 +19,7 @@ description:
   - Returns the files it changed with their backups and drivers, for reload and rollback; never
     their content (it holds secrets). With C(--diff) the diff shows every secret masked.
   - With I(restore), puts those backups back instead (a file that had none is removed).
-  - One module call instead of a copy and a lineinfile per file: a run that changes nothing costs
+  - One module call instead of a copy and a lineinfile per file; a run that changes nothing costs
     one SSH round trip here.
 options:
   conf_dir:

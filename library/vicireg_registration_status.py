@@ -11,7 +11,7 @@ module: vicireg_registration_status
 short_description: Reload Asterisk drivers and prove each carrier registered (or is reachable)
 description:
   - Runs on the dialer. In C(snapshot) mode it reads, once, which drivers are loaded, the digests
-    of the toolkit's own include files (run it with C(no_log): they are digests of blocks that hold
+    of the toolkit's own include files (run it with C(no_log) - they are digests of blocks that hold
     secrets) and the carriers in those files with their current state, read back with the
     registration-string grammar. It does not fail when Asterisk is down; it returns
     C(running=false) and the C(cause).

@@ -15,7 +15,7 @@ description:
     reload comes back as a new object whose qualify state is measured anew.
   - Rewrites C(vicireg-sip-peers.conf) without the named peers' blocks, runs C(sip reload), waits
     until Asterisk no longer knows them (at most I(timeout) seconds), then puts the file back as it
-    was. It does not reload again: the step that proves the carriers does.
+    was. It does not reload again; the step that proves the carriers does.
   - Every write is atomic and exclusive (no symlink followed), with the file's own owner and mode.
 options:
   names:

@@ -105,3 +105,17 @@ def test_report_action_writes_json_and_junit(tmp_path):
     assert "extra" not in rows[1] and rows[2]["state"] == "not reached" and rows[2]["verdict"] == "failed"
     junit = (out_dir / "registrations.junit.xml").read_text()
     assert 'tests="3" failures="2"' in junit and 'message="credentials refused"' in junit
+
+
+def test_ansible_doc_shows_every_module_of_the_project():
+    """Each module's DOCUMENTATION is valid YAML with its options (a ': ' in a plain line breaks it)."""
+    names = sorted(f[:-3] for f in os.listdir(os.path.join(ROOT, "library")) if f.endswith(".py"))
+    assert "vicireg_registration_status" in names
+    for name in names:
+        out = run("ansible-doc", "-M", "library", "--json", name)
+        assert out.returncode == 0 and not out.stderr.strip(), (name, out.stderr[-2000:])
+        doc = json.loads(out.stdout)[name]["doc"]
+        assert doc["short_description"] and doc["options"], name
+    out = run("ansible-doc", "-M", "library", "--json", "vicireg_registration_status")
+    options = json.loads(out.stdout)["vicireg_registration_status"]["doc"]["options"]
+    assert {"mode", "audit", "audit_wait", "lock_file", "desired"} <= set(options)
