@@ -5,8 +5,9 @@ Where a problem sits is found by asking the preflight again, never by knowing it
 belongs to the first setting whose removal makes it go away (else to the carrier as a whole), and
 a registration string's column is the grammar's own. Values the linter cannot see are kept out of
 the verdict: a vault value not decrypted, a Jinja expression (a string that is one expression is
-skipped; one with expressions inside is checked with each expression read as a plain word, and
-only what fails with every such reading is reported). An expression that only names a variable the
+skipped; one with expressions inside is checked with each expression read as a word, a number or
+a piece holding separators, and only what fails with every such reading is reported; a protocol
+that is an expression is read as each protocol). An expression that only names a variable the
 inventory sets once, to a plain string (a decrypted vault value too), is read as that string.
 """
 import collections
@@ -23,6 +24,9 @@ JINJA = re.compile(r"\{\{.*?(\}\}|\Z)|\{%.*?(%\}|\Z)|\{#.*?(#\}|\Z)", re.S)
 PLACEHOLDERS = ("x", "1")
 # Every mix of the placeholders over the first expressions of a carrier (2**6 readings at most).
 MIXED_MAX = 6
+# Also, one expression at a time (the others read as x): a piece holding separators, or nothing
+# (`{{ auth }}` may hold user:secret, `{{ account }}` user:secret@host, `{{ port }}` 5060/100); 5*6 more at most.
+SEPARATED = ("x:x", "x@x", "x:x@x", "1/1", "")
 # An expression that only names a variable: `{{ vault_acme_secret }}`.
 REFERENCE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 
@@ -34,22 +38,33 @@ def jinja_spans(value):
     return [m.span() for m in JINJA.finditer(value)]
 
 
-def _unseen(value):
-    """Why a value cannot be checked ('vault' or 'Jinja'), or None; containers by their contents."""
+def _unseen_here(value, whole):
+    """'vault' or 'Jinja' for one value itself: whole=True, only a string that is one expression."""
     if isinstance(value, source.Vault):
         return "vault"
     spans = jinja_spans(value)
-    if spans and len(spans) == 1 and value[spans[0][0]:spans[0][1]] == value.strip():
+    if spans and (not whole or (len(spans) == 1 and value[spans[0][0]:spans[0][1]] == value.strip())):
         return "Jinja"
-    if isinstance(value, list):
-        return next((r for r in map(_unseen_deep, value) if r), None)
-    if isinstance(value, dict):
-        return next((r for r in map(_unseen_deep, list(value.keys()) + list(value.values())) if r), None)
     return None
 
 
-def _unseen_deep(value):
-    return _unseen(value) or ("Jinja" if jinja_spans(value) else None)
+def _unseen(value):
+    """Why a value cannot be checked ('vault' or 'Jinja'), or None; containers by their contents (any
+    Jinja inside them), each container once (aliases share them)."""
+    why = _unseen_here(value, True)
+    if why or not isinstance(value, (list, dict)):
+        return why
+    seen, todo = set(), [value]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, (list, dict)):
+            if id(item) not in seen:
+                seen.add(id(item))
+                children = list(item.keys()) + list(item.values()) if isinstance(item, dict) else item
+                todo += reversed(children)
+        elif _unseen_here(item, False):
+            return _unseen_here(item, False)
+    return None
 
 
 def _substitute(value, replace):
@@ -96,9 +111,11 @@ def _problems(carrier):
     return [message for _, message in carriers.problems_by_carrier([carrier])]
 
 
-def _culprit(carrier, message, cache):
-    """The first key whose removal makes message go away, or None (the carrier as a whole)."""
+def _culprit(carrier, message, cache, fixed=()):
+    """The first key (not in fixed) whose removal makes message go away, or None (the carrier as a whole)."""
     for key in carrier:
+        if key in fixed:
+            continue
         if key not in cache:
             cache[key] = _problems({k: v for k, v in carrier.items() if k != key})
         if message not in cache[key]:
@@ -148,10 +165,17 @@ def check_carrier(carrier, node, label, known=None):
         found.append(Found(value_node or node, label, "%s: read %s as the inventory sets it" % (
             key, ", ".join("{{ %s }}" % n for n in sorted(set(names[key])))), note=True))
     unseen = {k: why for k, why in ((k, _unseen(v)) for k, v in carrier.items()) if why}
+    if "protocol" in carrier and jinja_spans(carrier["protocol"]):
+        unseen["protocol"] = "Jinja"  # read as each protocol, whatever the text around the expressions
     partial = [k for k, v in carrier.items() if k not in unseen and jinja_spans(v)]
     for key in sorted(unseen, key=str):
         _, value_node = source.pair(node, key)
         what = "is vault-encrypted" if unseen[key] == "vault" else "is or holds a Jinja expression"
+        if key == "protocol" and unseen[key] == "Jinja":
+            found.append(Found(value_node or node, label, "protocol is or holds a Jinja expression: the carrier is "
+                               "checked under each protocol (%s), only what fails under all is reported"
+                               % ", ".join(grammar.PROTOCOLS), note=True))
+            continue
         found.append(Found(value_node or node, label, "%s %s: not checked" % (key, what), note=True))
     for key in partial:
         _, value_node = source.pair(node, key)
@@ -163,15 +187,22 @@ def check_carrier(carrier, node, label, known=None):
     # setting counts when that setting fails in every reading.
     count = min(MIXED_MAX, sum(len(jinja_spans(carrier[k])) for k in partial))
     mixes = list(itertools.product(PLACEHOLDERS, repeat=count))
+    mixes += [tuple(word if j == i else PLACEHOLDERS[0] for j in range(count))
+              for i in range(count) for word in SEPARATED]
+    # A protocol that is an expression may be any of them: each is a reading.
+    protocols = grammar.PROTOCOLS if unseen.get("protocol") else (None,)
     readings = []
-    for keep in ((True, False) if unseen else (True,)):
-        for mix in (mixes if partial else [()]):
-            variant = {k: (v if keep or k not in unseen else None) for k, v in carrier.items()}
-            backs = {}
-            words = itertools.chain(mix, itertools.repeat(PLACEHOLDERS[0]))
-            for key in partial:
-                variant[key], backs[key] = _substitute(carrier[key], lambda text: next(words))
-            readings.append((variant, backs, "/".join(mix[:count])))
+    for keep in ((True, False) if set(unseen) - {"protocol"} else (True,)):
+        for protocol in protocols:
+            for mix in (mixes if partial else [()]):
+                variant = {k: (v if keep or k not in unseen else None) for k, v in carrier.items()}
+                if protocol is not None:
+                    variant["protocol"] = protocol
+                backs = {}
+                words = itertools.chain(mix, itertools.repeat(PLACEHOLDERS[0]))
+                for key in partial:
+                    variant[key], backs[key] = _substitute(carrier[key], lambda text: next(words))
+                readings.append((variant, backs, "/".join(w or "nothing" for w in mix)))
     failing = None  # {key or None: [(message, index)]}
     for variant, backs, word in readings:
         if failing == {}:
@@ -179,7 +210,7 @@ def check_carrier(carrier, node, label, known=None):
         cache = {}
         here = {}
         for message in _problems(variant):
-            key = _culprit(variant, message, cache)
+            key = _culprit(variant, message, cache, ("protocol",) if protocols[0] else ())
             index = None
             if key == "registration":
                 index = _column(variant, variant[key], backs.get(key, range(len(str(variant[key])) + 1)))

@@ -1,10 +1,11 @@
 """carrier-lint PATH...: check the carriers of inventory files and folders without running Ansible.
 
-Reads group_vars/ and host_vars/ files (.yml, .yaml, .json or no extension) and YAML inventories
-(vars of all, of groups and children, of hosts), and checks each `carriers` variable, and each
-`*_carriers` variable that is a list of carrier mappings, with the role's own preflight. Prints
-`file:line:column: carrier: message` per problem on standard output; notes (what was not checked:
-vault content without a password, Jinja expressions) go to standard error, prefixed `note:`.
+Reads group_vars/ and host_vars/ files (.yml, .yaml, .json or no extension; group or host names may
+hold dots) and YAML inventories (vars of all, of groups and children, of hosts), following symbolic
+links, and checks each `carriers` variable, and each `*_carriers` variable that is a list of carrier
+mappings, with the role's own preflight. Prints `file:line:column: carrier: message` per problem on
+standard output; notes (what was not checked: vault content without a password, Jinja expressions,
+INI inventories) go to standard error, prefixed `note:`.
 
 Exit status: 0 no problem, 1 some problem, 2 usage error (a path that does not exist, an
 unreadable vault password file).
@@ -19,11 +20,26 @@ import yaml
 from vicireg_lint import check, source
 
 VARS_DIRS = ("group_vars", "host_vars")
-# Ansible reads a vars file with these extensions, or none. In a folder walk, other YAML files are read
-# as YAML inventories (JSON files there are left out: seldom inventories, often other data).
+# Ansible reads group_vars/NAME and host_vars/NAME (a host name may hold dots: dialer1.example.com,
+# 10.0.0.5.yml), and in a folder group_vars/NAME/ the files with these extensions, or none. Outside
+# them, YAML files are read as YAML inventories (JSON files only when named: seldom inventories).
 VARS_EXTENSIONS = ("", ".yml", ".yaml", ".json")
 INVENTORY_EXTENSIONS = (".yml", ".yaml")
+# Never a vars file or an inventory, whatever the folder: templates, notes, editor and patch leftovers.
+NOT_VARS_EXTENSIONS = (".j2", ".md", ".txt", ".rst", ".swp", ".swo", ".bak", ".orig", ".rej", ".tmp", ".retry",
+                       ".py", ".pyc", ".sh", ".cfg", ".conf", ".log", ".old", ".dist", ".sample", ".disabled",
+                       ".csv", ".xml", ".html", ".toml", ".patch", ".diff", ".gz", ".zip", ".pem", ".key", ".crt")
+# Inventory file names Ansible reads as YAML when they are YAML, else as INI.
+INVENTORY_NAMES = ("hosts", "inventory")
+# A YAML inventory group: a mapping of these (or nothing).
+GROUP_KEYS = ("hosts", "children", "vars")
+# An INI inventory: a [group] line, or a carrier variable set on a line (`carriers=[...]`).
+INI_SECTION = re.compile(r"^[ \t]*\[[^\]\n]+\][ \t]*$", re.M)
+INI_CARRIERS = re.compile(r"(?:^|[ \t])(([A-Za-z_][A-Za-z0-9_]*_)?carriers)[ \t]*=", re.M)
 CARRIER_VAR = re.compile(r"(.+_)?carriers\Z")
+# A carrier variable holding more values than this (aliases expanded) is refused, not walked: an alias
+# bomb (`&a [*a, *a, ...]` nested) would otherwise take hours. Real lists hold a few thousand.
+VALUES_MAX = 100000
 
 
 def _printable(text):
@@ -45,31 +61,56 @@ class Report:
         self.add(path, line, column, found.label, found.message, found.note)
 
 
-def _is_vars_file(path):
+def kind_of(path, named=False):
+    """How a file is read: 'vars' (group_vars/host_vars), 'yaml' (a YAML inventory), 'auto' (YAML, else
+    INI, as Ansible tries them), 'ini' (an INI inventory: not checked), or None (not read). named: the
+    file was named on the command line (else found in a folder)."""
     parts = os.path.normpath(os.path.abspath(path)).split(os.sep)
-    return any(part in VARS_DIRS for part in parts[:-1])
+    name, ext = parts[-1], os.path.splitext(parts[-1])[1].lower()
+    if name.startswith(".") or name.endswith("~") or ext in NOT_VARS_EXTENSIONS:
+        return None
+    at = [i for i, part in enumerate(parts[:-1]) if part in VARS_DIRS]
+    if at:
+        if len(parts) - at[-1] == 2:  # group_vars/NAME: NAME is a group or host name, dots and all
+            return "vars"
+        return "vars" if ext in VARS_EXTENSIONS else None
+    if ext in INVENTORY_EXTENSIONS or (named and ext == ".json"):
+        return "yaml"
+    if ext == ".ini":
+        return "ini"
+    if name.split(".")[0] in INVENTORY_NAMES or named:
+        return "auto" if not ext else "ini"  # Ansible reads YAML inventories by their extension, or none
+    return None
 
 
 def files_of(path):
-    """The files to read under a folder, in order: vars files in group_vars/host_vars, YAML elsewhere."""
-    found = []
-    for top, dirs, files in os.walk(path):
+    """The files to read under a folder, in order, following symbolic links (each real folder once)."""
+    found, seen = [], set()
+    for top, dirs, files in os.walk(path, followlinks=True):
+        real = os.path.realpath(top)
+        if real in seen:  # a link back up the tree, or a second link to a folder already read
+            dirs[:] = []
+            continue
+        seen.add(real)
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(files):
             full = os.path.join(top, name)
-            ext = os.path.splitext(name)[1].lower()
-            if name.startswith("."):
-                continue
-            if ext in (VARS_EXTENSIONS if _is_vars_file(full) else INVENTORY_EXTENSIONS):
+            if kind_of(full) is not None:
                 found.append(full)
     return found
+
+
+def _is_group(value):
+    return value is None or (isinstance(value, dict) and (not value or any(k in GROUP_KEYS for k in value)))
 
 
 def _vars_mappings(root, value, vars_file):
     """(vars node, vars dict) of every place in a file where variables are set."""
     if not isinstance(value, dict) or not isinstance(root, yaml.MappingNode):
         return []
-    if vars_file or any(isinstance(k, str) and CARRIER_VAR.match(k) for k in value):
+    # A file outside group_vars/host_vars is a vars file when a carrier variable in it is not a group
+    # (a YAML inventory may well have a group named sip_carriers: {hosts: ...}).
+    if vars_file or any(isinstance(k, str) and CARRIER_VAR.match(k) and not _is_group(v) for k, v in value.items()):
         return [(root, value)]
     out = []
     todo = [(root, value)]
@@ -154,6 +195,10 @@ def check_parsed(parsed, report, known):
             if not isinstance(var, str) or not CARRIER_VAR.match(var):
                 continue
             _, node = source.pair(vars_node, var)
+            if node is not None and source.expanded_size(node, VALUES_MAX) is None:
+                report.add(path, *source.position(node), var, "holds more than %d values once its YAML aliases are "
+                           "expanded, or contains itself (an alias bomb?): not checked" % VALUES_MAX)
+                continue
             for found in _check_var(var, var_value, node, known):
                 report.add_found(path, found)
             _label_carriers(var, var_value, node, labels)
@@ -202,7 +247,29 @@ def _label_carriers(var, value, node, labels):
             labels.update((id(n), label) for n in _nodes(item_node))
 
 
-def read_file(path, report, decrypter):
+def _ini_notes(path, text, report):
+    """Notes for an INI inventory: its variables are not checked (carriers set in it said where)."""
+    why = "carrier-lint reads YAML inventories and group_vars/host_vars files only; set it there to have it checked"
+    lines = [(text.count("\n", 0, m.start(1)) + 1, m.start(1) - (text.rfind("\n", 0, m.start(1)) + 1) + 1, m.group(1))
+             for m in INI_CARRIERS.finditer(text)]
+    for line, column, var in lines:
+        report.add(path, line, column, var, "%s is set in an INI inventory: not checked (%s)" % (var, why), note=True)
+    if not lines:
+        report.add(path, 1, 1, "ini", "INI inventory: its variables are not checked (%s)"
+                   % why.replace(" it ", " them "), note=True)
+
+
+def _is_ini(text):
+    """An inventory Ansible reads as INI: not a YAML mapping, and INI-shaped."""
+    if text.lstrip().startswith(source.VAULT_HEADER) or not (INI_SECTION.search(text) or INI_CARRIERS.search(text)):
+        return False
+    try:
+        return not isinstance(source.load(text)[1], dict)
+    except source.YamlProblem:
+        return True
+
+
+def read_file(path, report, decrypter, kind="vars"):
     try:
         with open(path, "rb") as handle:
             raw = handle.read()
@@ -212,7 +279,9 @@ def read_file(path, report, decrypter):
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         return report.add(path, 1, 1, "yaml", "not UTF-8 text (byte %d)" % exc.start)
-    return read_text(path, text, report, decrypter, _is_vars_file(path))
+    if kind == "ini" or (kind == "auto" and _is_ini(text)):
+        return _ini_notes(path, text, report)
+    return read_text(path, text, report, decrypter, kind == "vars")
 
 
 def main(argv=None, stdout=None, stderr=None):
@@ -239,11 +308,22 @@ def main(argv=None, stdout=None, stderr=None):
         except ValueError as exc:
             parser.error(str(exc))
     report = Report()
-    names = [n for p in args.paths for n in (files_of(p) if os.path.isdir(p) else [p])]
+    names, warnings = [], []
+    for path in args.paths:
+        if os.path.isdir(path):
+            found = files_of(path)
+            names += [(n, kind_of(n)) for n in found]
+            if not found:
+                warnings.append("carrier-lint: warning: %s: no group_vars/host_vars file or inventory in it: "
+                                "nothing checked\n" % _printable(path))
+        elif kind_of(path, named=True) is None:
+            report.add(path, 1, 1, "file", "not a vars file or an inventory (by its name): not read", note=True)
+        else:
+            names.append((path, kind_of(path, named=True)))
     parsed = []
-    for name in names:
+    for name, kind in names:
         try:
-            parsed.append(read_file(name, report, decrypter))
+            parsed.append(read_file(name, report, decrypter, kind))
         except Exception as exc:  # never a traceback (it could quote a secret): name the file and the kind
             report.add(name, 1, 1, "carrier-lint", "could not be read (%s)" % type(exc).__name__)
     parsed = [p for p in parsed if p is not None]
@@ -258,6 +338,8 @@ def main(argv=None, stdout=None, stderr=None):
     count = len(names)
     for entry in sorted(set(report.problems)):
         out.write("%s:%d:%d: %s: %s\n" % entry)
+    for warning in warnings:  # even with --quiet: a folder with nothing to check is likely a wrong path
+        err.write(warning)
     if not args.quiet:
         for entry in sorted(set(report.notes)):
             err.write("%s:%d:%d: note: %s: %s\n" % entry)

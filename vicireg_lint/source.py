@@ -200,3 +200,26 @@ def position(node, index=None):
     if node.style in ("'", '"') and raw[1:index + 1] == node.value[:index]:
         return line, column + 1 + index
     return line, column
+
+
+def expanded_size(node, limit):
+    """How many values node holds once its aliases are expanded (as Ansible sees it), counted per node
+    once; None when more than limit or when a value contains itself (an alias bomb or loop)."""
+    sizes, todo = {}, [(node, False)]
+    while todo:
+        item, done = todo.pop()
+        if id(item) in sizes and sizes[id(item)] is not None:
+            continue
+        children = ([n for kv in item.value for n in kv] if isinstance(item, yaml.MappingNode) else
+                    item.value if isinstance(item, yaml.SequenceNode) else [])
+        if done:
+            sizes[id(item)] = 1 + sum(sizes[id(c)] for c in children)
+            if sizes[id(item)] > limit:
+                return None
+            continue
+        if id(item) in sizes:  # reached again while its own contents are being counted
+            return None
+        sizes[id(item)] = None
+        todo.append((item, True))
+        todo += [(c, False) for c in children if sizes.get(id(c)) is None]
+    return sizes[id(node)]

@@ -6,12 +6,18 @@ pre-commit's hook environment is built from the local package index (PyYAML, set
 else is fetched.
 """
 import os
+import re
 import subprocess
 import sys
 
 import pytest
+import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+from vicireg_lint import cli  # noqa: E402  (this checkout's, not the venv's installed one)
 BIN = os.path.dirname(sys.executable)
 BAD = "carriers:\n  - name: acme\n    registration: 'register => 4155550100:Secret1@sip.acme.example:99999'\n"
 GOOD = "carriers:\n  - name: acme\n    registration: 'register => 4155550100:Secret1@sip.acme.example:5060'\n"
@@ -26,6 +32,37 @@ def env(tmp_path_factory):
                PATH=BIN + os.pathsep + os.environ.get("PATH", ""))
     out.pop("VIRTUAL_ENV", None)
     return out
+
+
+# Paths a commit may touch: the ones carrier-lint must check, and the ones it must leave alone.
+CHECKED = ["group_vars/dialers", "group_vars/dialers.yml", "host_vars/dialer1.example.com", "host_vars/10.0.0.5.yml",
+           "host_vars/dialer1.example.com/main.yml", "group_vars/dialers/vault.yml", "hosts.yml", "hosts",
+           "hosts.ini", "inventory.yml", "prod/hosts"]
+LEFT = ["README.md", "group_vars/dialers.yml.j2", "group_vars/README.md", "host_vars/d1/.main.yml.swp",
+        "host_vars/d1.yml~", "host_vars/d1/notes.txt", "docs/hosts.md"]
+# Outside any inventory folder.
+OUTSIDE = ["roles/x/tasks/main.yml", "site.yml", "README.md", "molecule/default/molecule.yml"]
+
+
+def _selected(config, hook, prefix):
+    """[(path, read)]: each path pre-commit hands to the hook (re.search of its files regex, as pre-commit
+    matches), and whether carrier-lint then reads it."""
+    with open(os.path.join(ROOT, config)) as handle:
+        hooks = yaml.safe_load(handle)
+    if isinstance(hooks, dict):
+        hooks = [h for repo in hooks["repos"] for h in repo["hooks"]]
+    files = re.compile(next(h for h in hooks if h["id"] == hook)["files"])
+    paths = [prefix + path for path in CHECKED + LEFT] + OUTSIDE
+    return {path: bool(files.search(path)) and cli.kind_of(path, named=True) is not None for path in paths}
+
+
+@pytest.mark.parametrize("config,prefix", [(".pre-commit-hooks.yaml", "inventories/prod/"),
+                                           (".pre-commit-hooks.yaml", "inventory/"),
+                                           (".pre-commit-config.yaml", "inventories/lab/")])
+def test_the_hooks_select_every_vars_file_and_inventory_and_nothing_else(config, prefix):
+    read = _selected(config, "carrier-lint", prefix)
+    assert [p for p in CHECKED if not read[prefix + p]] == []
+    assert [p for p in LEFT if read[prefix + p]] + [p for p in OUTSIDE if read[p]] == []
 
 
 def git_repo(path, files, env):
