@@ -101,8 +101,7 @@ def vicireg_changes(desired_digests, current_digests):
 
 def vicireg_includes(drivers):
     """The include lines the main config files need, for the drivers loaded."""
-    return [{"file": f, "line": line, "where": where, "driver": d}
-            for f, line, where, d in render.INCLUDES if d in drivers]
+    return render.includes(drivers)
 
 
 def vicireg_transport_problems(snapshot, plan, transport_prefix="transport-"):

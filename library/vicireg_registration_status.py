@@ -178,9 +178,7 @@ drivers:
   type: dict
 """
 
-import grp
 import os
-import pwd
 import time
 
 from ansible.module_utils.basic import AnsibleModule
@@ -188,7 +186,6 @@ from ansible.module_utils import vicireg_asterisk as asterisk
 from ansible.module_utils import vicireg_audit as audit
 from ansible.module_utils import vicireg_carriers as carriers
 from ansible.module_utils import vicireg_dns as dns
-from ansible.module_utils import vicireg_files as files
 from ansible.module_utils import vicireg_grammar as grammar
 from ansible.module_utils import vicireg_lock as lock
 from ansible.module_utils import vicireg_release as release
@@ -362,29 +359,14 @@ def desired_state(module, snap):
 
 
 def _unwritten(conf_dir, texts, loaded, want):
-    """Files (and include lines) vicireg_config_files would write: the one-call no-op needs none."""
-    out = []
+    """The files (main files for their include lines too) the writer would write: the one-call no-op needs
+    none. Asked of vicireg_write itself, so that this test and the write can never disagree."""
     try:
-        uid = pwd.getpwnam(want.get("owner", "root")).pw_uid
-        gid = grp.getgrnam(want.get("group", "asterisk")).gr_gid
-    except KeyError:
-        return ["owner or group unknown on the dialer"]
-    mode = int(str(want.get("mode", "0640")), 8)
-    for name, text in sorted(texts.items()):
-        path = os.path.join(conf_dir, name)
-        try:
-            info = os.stat(path)
-        except OSError:
-            out.append(name)
-            continue
-        if files.read(path) != text or (info.st_uid, info.st_gid, info.st_mode & 0o7777) != (uid, gid, mode):
-            out.append(name)
-    for main, line, _where, driver in render.INCLUDES:
-        if driver in loaded:
-            text = files.read(os.path.join(conf_dir, main))
-            if text is None or not any(x.strip() == line for x in text.splitlines()):
-                out.append(main)
-    return out
+        planned = write.plan(conf_dir, texts, {}, render.includes(loaded), want.get("owner", "root"),
+                             want.get("group", "asterisk"), want.get("mode", "0640"))
+    except write.WriteError as exc:
+        return [str(exc)]
+    return [os.path.basename(path) for path in write.pending(planned)]
 
 
 def run_snapshot(module, ast):

@@ -44,6 +44,13 @@ INCLUDES = [
 # Main files the toolkit may create when a dialer has none (res_pjsip_config_wizard reads an absent
 # pjsip_wizard.conf as empty; VICIdial's PJSIP_WIZ carriers live in pjsip_wizard-vicidial.conf).
 CREATE_MAIN = frozenset(["pjsip_wizard.conf"])
+
+
+def includes(drivers):
+    """The include lines the main config files need, for the drivers loaded (as vicireg_write.plan takes them)."""
+    return [{"file": f, "line": line, "where": where, "driver": d} for f, line, where, d in INCLUDES if d in drivers]
+
+
 RELOAD = {"sip": "sip reload", "iax2": "iax2 reload", "pjsip": "module reload res_pjsip.so"}
 HEADER = ("; Managed by Ansible (vicireg): carrier %s for %s. Do not edit; edit the inventory's\n"
           "; 'carriers' and run site.yml. VICIdial's own *-vicidial.conf files are left alone.\n")

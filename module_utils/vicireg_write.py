@@ -93,6 +93,21 @@ def plan(conf_dir, templates, secrets, includes, owner, group, mode):
     return out
 
 
+def _needs_write(path, new, owner):
+    """(text now or None, owner/group/mode to write with, whether apply writes it): content or metadata differ."""
+    old = files.read(path)
+    info = os.stat(path) if old is not None else None
+    if owner is None and info is not None:  # a main config file keeps its own owner and mode
+        owner = (info.st_uid, info.st_gid, info.st_mode & 0o7777)
+    same_meta = info is not None and (info.st_uid, info.st_gid, info.st_mode & 0o7777) == owner
+    return old, owner, not (old == new and same_meta)
+
+
+def pending(planned):
+    """The paths of a plan that apply would write (the one-call no-op asks this, so the two never disagree)."""
+    return [entry[0] for entry in planned if _needs_write(entry[0], entry[1], entry[4])[2]]
+
+
 def apply(planned, backup, keep=5, check_mode=False, diff=False):
     """Write what differs (content, owner or mode). Returns (touched, diffs); on an OSError puts back what
     it wrote and raises WriteError."""
@@ -100,12 +115,8 @@ def apply(planned, backup, keep=5, check_mode=False, diff=False):
     path = None
     try:
         for path, new, shown, driver, owner in planned:
-            old = files.read(path)
-            info = os.stat(path) if old is not None else None
-            if owner is None:  # a main config file keeps its own owner and mode
-                owner = (info.st_uid, info.st_gid, info.st_mode & 0o7777)
-            same_meta = info is not None and (info.st_uid, info.st_gid, info.st_mode & 0o7777) == owner
-            if old == new and same_meta:
+            old, owner, needed = _needs_write(path, new, owner)
+            if not needed:
                 continue
             if diff and old != new:
                 # Before: the file as it is, secrets masked; after: the template (tokens), masked too.
