@@ -298,7 +298,7 @@ def judge(ast, targets, params, lock=None):
     for t in targets:
         j = judges[t["name"]]
         results.append({"name": t["name"], "driver": t["driver"], "state": j.state or "absent",
-                        "verdict": j.verdict, "cause": j.cause, "seconds": j.seconds})
+                        "verdict": j.verdict, "cause": j.cause, "seconds": j.seconds, "regtime": j.regtime})
     failed = [r["name"] for r in results if r["verdict"] == "failed"]
     return dict(changed=bool(params["reload"]), running=True, carriers=results, failed_carriers=failed,
                 polls=polls, cli_calls=ast.calls, reloaded=params["reload"],
@@ -412,8 +412,6 @@ def run_audit(module, ast):
         missing = set(snap["change"]["added"])
         judged = [t for t in targets if t["name"] not in missing and t["driver"] in loaded]
         results = judge(ast, judged, dict(p, reload=[], fresh=[], release=[]))["carriers"] if judged else []
-        regs = [t for t in judged if t["driver"] == "sip" and t["registers"]]
-        times = asterisk.read_states(ast, regs) if regs else {}
     except status.AsteriskUnavailable as exc:
         module.exit_json(changed=False, running=False, cause=str(exc), carriers=[], failed_carriers=[],
                          lock_note=note, now=time.time())
@@ -422,8 +420,9 @@ def run_audit(module, ast):
     rows = []
     for t in targets:
         row = by_name.get(t["name"]) or audit.absent_row(t, missing)
-        regtime = times.get(t["name"], (None, None))[1]
-        # Only chan_sip shows when it last registered; PJSIP and IAX2 do not (no value is made up).
+        regtime = row.get("regtime")
+        # Only chan_sip shows when it last registered (the judge kept it); PJSIP and IAX2 do not (no value
+        # is made up).
         row["since_registration"] = max(0, int(now - regtime)) if regtime else None
         rows.append(row)
     drift = audit.drift_line(snap["change"], snap["unwritten"])

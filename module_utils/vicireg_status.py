@@ -236,6 +236,8 @@ class Judge:
         self.verdict = None
         self.cause = None
         self.seconds = None
+        # When chan_sip last registered the carrier (epoch), as the last reading showed it; None elsewhere.
+        self.regtime = None
         self._auth_since = None
         # A registration that existed before a forced re-REGISTER still shows its old state for a
         # round trip: a good state only counts from this time on.
@@ -250,6 +252,7 @@ class Judge:
         if self.verdict is not None:
             return True
         self.state = state
+        self.regtime = regtime if regtime is not None else self.regtime
         t = self.target
         if not t["registers"]:
             return self._observe_qualify(state, now)
